@@ -1,0 +1,155 @@
+"""SwapOptions: the one request model every caller (UI, REST, CLI) builds, validated once.
+
+Choices live here as `Literal` aliases; CLI `choices=`, UI dropdowns and REST docs derive from them with
+`typing.get_args`, so there is one list of each.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from faceswap.errors import FaceSwapError
+
+Order = Literal["left_to_right", "largest_first"]
+Selection = Literal["track", "per_frame"]
+Gender = Literal["any", "male", "female"]
+EngineChoice = Literal["auto", "neural", "classic"]
+Restore = Literal["none", "gfpgan", "codeformer"]
+OutputFormat = Literal["same", "mp4", "gif"]
+
+ORDERS: tuple[str, ...] = get_args(Order)
+SELECTIONS: tuple[str, ...] = get_args(Selection)
+GENDERS: tuple[str, ...] = get_args(Gender)
+ENGINES: tuple[str, ...] = get_args(EngineChoice)
+RESTORES: tuple[str, ...] = get_args(Restore)
+OUTPUT_FORMATS: tuple[str, ...] = get_args(OutputFormat)
+
+MAX_FACE_INDEX = 99
+
+
+def parse_index_list(value: Any, *, allow_all: bool) -> Any:
+    """Accept 0, "0", "0,2", " 0 , 2 ", [0, 2] and (for targets) "all"; leave anything else to pydantic."""
+    if isinstance(value, bool):
+        return value  # pydantic rejects it with a clear message
+    if isinstance(value, int):
+        return [value]
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if allow_all and text == "all":
+            return "all"
+        parts = [part.strip() for part in text.split(",")]
+        if not text or not all(part.isdigit() for part in parts):
+            expected = "'all' or " if allow_all else ""
+            raise ValueError(f"expected {expected}a comma-separated list of face indices such as '0' or '0,2', "
+                             f"got {value!r}")
+        return [int(part) for part in parts]
+    return value
+
+
+class SwapOptions(BaseModel):
+    """Every knob of a swap. Build with `SwapOptions.parse(...)` to get catalog errors instead of pydantic's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    video: str = Field(min_length=1, description="Video to change: a local path, an http(s) URL or a data URI.")
+    face: str = Field(min_length=1, description="Photo of the face to put in: a local path, URL or data URI.")
+    target_faces: list[int] | Literal["all"] = Field(
+        default_factory=lambda: [0],
+        description="Which faces in the video to replace, by index in `order` ('all' for every face).")
+    source_faces: list[int] = Field(
+        default_factory=lambda: [0], description="Which faces of the face photo to use, by index in `order`.")
+    order: Order = Field("left_to_right", description="How face indices count: from the left, or largest first.")
+    selection: Selection = Field(
+        "track", description="'track' follows the chosen person through the video; 'per_frame' re-applies the "
+                             "index on every frame.")
+    target_gender: Gender = Field("any", description="Only consider video faces of this gender.")
+    source_gender: Gender = Field("any", description="Only consider face-photo faces of this gender.")
+    frame_cap: int = Field(0, ge=0, description="Process at most this many frames (0 = the whole video).")
+    start: float | None = Field(None, ge=0, description="Start of the part to process, in seconds.")
+    end: float | None = Field(None, gt=0, description="End of the part to process, in seconds.")
+    engine: EngineChoice = Field("auto", description="'neural' (inswapper), 'classic' (offline) or 'auto'.")
+    restore: Restore = Field("none", description="Face restoration after the swap.")
+    codeformer_weight: float = Field(0.95, ge=0, le=1, description="CodeFormer fidelity: 0 quality, 1 fidelity.")
+    restore_visibility: float = Field(1.0, ge=0.1, le=1, description="How much of the restored face shows.")
+    output_format: OutputFormat = Field("same", description="'same' keeps GIF as GIF and makes MP4 otherwise.")
+
+    @field_validator("target_faces", mode="before")
+    @classmethod
+    def _parse_targets(cls, value: Any) -> Any:
+        return parse_index_list(value, allow_all=True)
+
+    @field_validator("source_faces", mode="before")
+    @classmethod
+    def _parse_sources(cls, value: Any) -> Any:
+        return parse_index_list(value, allow_all=False)
+
+    @field_validator("target_faces", "source_faces")
+    @classmethod
+    def _check_indices(cls, value: Any) -> Any:
+        if value == "all":
+            return value
+        if not value:
+            raise ValueError("give at least one face index")
+        if any(index < 0 or index > MAX_FACE_INDEX for index in value):
+            raise ValueError(f"face indices must be between 0 and {MAX_FACE_INDEX}, got {value}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"each face index may appear once, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> SwapOptions:
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
+        n_sources = len(self.source_faces)
+        if n_sources > 1:
+            if self.target_faces == "all":
+                raise ValueError(
+                    f"{n_sources} source faces cannot be paired with target_faces='all': give one source face, "
+                    "or as many target indices as source indices")
+            if len(self.target_faces) != n_sources:
+                raise ValueError(
+                    f"source_faces {self.source_faces} and target_faces {self.target_faces} must have the same "
+                    "length (source i replaces target i), or give a single source face for every target")
+        if self.engine == "classic" and (self.target_gender != "any" or self.source_gender != "any"):
+            raise ValueError("gender filters need the neural engine's gender model; the classic engine has none "
+                             "(use engine 'neural' or 'auto' with the models installed, or leave gender 'any')")
+        return self
+
+    @classmethod
+    def parse(cls, data: dict[str, Any] | None = None, /, **fields: Any) -> SwapOptions:
+        """Validate and build; a problem becomes `invalid_request` naming the field and the bad value."""
+        try:
+            return cls.model_validate({**(data or {}), **fields})
+        except ValidationError as exc:
+            raise options_error(exc) from exc
+
+    def pairs(self, n_targets_found: int) -> list[tuple[int, int]]:
+        """(target index, source index) pairs for a frame on which `n_targets_found` faces are indexable."""
+        targets = list(range(n_targets_found)) if self.target_faces == "all" else self.target_faces
+        if len(self.source_faces) == 1:
+            return [(target, self.source_faces[0]) for target in targets]
+        return list(zip(targets, self.source_faces, strict=True))
+
+    @property
+    def needed_target_count(self) -> int:
+        """Faces a frame must show before the chosen targets can be picked on it (1 for 'all')."""
+        return 1 if self.target_faces == "all" else max(self.target_faces) + 1
+
+
+def options_error(exc: ValidationError) -> FaceSwapError:
+    problems = []
+    first_field = None
+    for error in exc.errors():
+        location = ".".join(str(part) for part in error["loc"])
+        first_field = first_field or location or None
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif error["type"] == "missing":
+            message = "this field is required"
+        elif "input" in error and error["type"] not in ("value_error",):
+            message = f"{message} (got {error['input']!r})"
+        problems.append(f"{location}: {message}" if location else message)
+    return FaceSwapError("invalid_request", "Invalid request: " + "; ".join(problems), field=first_field)

@@ -1,0 +1,79 @@
+"""Runtime: the one object that owns loaded models. The app creates it once and passes it down.
+
+It resolves the engine choice ('auto' picks neural when its models are present or downloadable, else classic
+and says so), caches loaded engines and restorers per process, and reports which inference provider ran.
+Nothing here is module-level state: two Runtimes with different settings can live side by side (tests do).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from faceswap.config import Settings
+from faceswap.errors import FaceSwapError
+
+if TYPE_CHECKING:
+    from faceswap.engines.base import Engine, FaceRestorer
+    from faceswap.models.sessions import SessionFactory
+    from faceswap.models.store import ModelStore
+    from faceswap.options import EngineChoice, Restore
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, settings: Settings | None = None) -> None:
+        from faceswap.models.sessions import SessionFactory
+        from faceswap.models.store import ModelStore
+
+        self.settings = settings or Settings.from_env()
+        self.models: ModelStore = ModelStore(self.settings)
+        self.sessions: SessionFactory = SessionFactory(self.settings.providers)
+        self._lock = threading.RLock()
+        self._engines: dict[str, Engine] = {}
+        self._restorers: dict[str, FaceRestorer] = {}
+
+    def engine(self, choice: EngineChoice) -> Engine:
+        """The engine to run for `choice`; 'auto' never fails for lack of neural models, it falls back."""
+        with self._lock:
+            if choice == "classic":
+                return self._classic()
+            if choice == "neural":
+                return self._neural()
+            try:
+                return self._neural()
+            except FaceSwapError as exc:
+                if exc.code != "model_not_available":
+                    raise
+                log.info("engine auto: neural models unavailable (%s); using classic", exc.message)
+                classic = self._classic()
+                notice = ("The classic engine ran because the neural models are not installed. For the neural "
+                          f"engine's quality, run `python -m faceswap models download` (models go to "
+                          f"{self.settings.models_dir}).")
+                return classic.with_notice(notice)
+
+    def restorer(self, kind: Restore) -> FaceRestorer:
+        from faceswap.restore import RESTORER_MODELS, load_restorer
+
+        with self._lock:
+            if kind not in self._restorers:
+                paths = self.models.ensure(RESTORER_MODELS[kind], download=self.settings.allow_model_download)
+                self._restorers[kind] = load_restorer(kind, paths, self.sessions)
+            return self._restorers[kind]
+
+    def _classic(self) -> Engine:
+        if "classic" not in self._engines:
+            from faceswap.engines.classic import load_classic_engine
+
+            self._engines["classic"] = load_classic_engine()
+        return self._engines["classic"]
+
+    def _neural(self) -> Engine:
+        if "neural" not in self._engines:
+            from faceswap.engines.neural import NEURAL_MODELS, load_neural_engine
+
+            paths = self.models.ensure(NEURAL_MODELS, download=self.settings.allow_model_download)
+            self._engines["neural"] = load_neural_engine(paths, self.sessions)
+        return self._engines["neural"]
