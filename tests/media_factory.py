@@ -173,7 +173,7 @@ def _write_gif(path: Path, frames: Sequence[np.ndarray], fps: int) -> Path:
     from PIL import Image
 
     images = [Image.fromarray(np.ascontiguousarray(frame[:, :, ::-1])) for frame in frames]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=int(round(1000 / fps)), loop=0)
+    images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
     return path
 
 
@@ -222,8 +222,8 @@ def row_layout(n: int, size: int, width: int, height: int, drift: int = 6) -> La
     gap = (width - n * size) / (n + 1)
 
     def layout(index: int) -> list[Placement]:
-        dx = int(round(drift * np.sin(index / 3)))
-        dy = int(round(drift * np.cos(index / 4)))
+        dx = round(drift * np.sin(index / 3))
+        dy = round(drift * np.cos(index / 4))
         y = (height - size) // 2
         return [(i, int(gap + i * (size + gap)) + dx, y + dy) for i in range(n)]
 
