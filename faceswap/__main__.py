@@ -1,0 +1,5 @@
+import sys
+
+from faceswap.cli import main
+
+sys.exit(main())

@@ -1,0 +1,172 @@
+"""`python -m faceswap swap | faces | models ...` — the command line.
+
+Exit status: 0 success, 2 the caller's fault (bad input, no face), 1 ours. With `--json`, stdout carries exactly
+one JSON object: the result, or `{"error": {"code", "message", "retryable"}}`. Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import cv2
+
+from faceswap import __version__
+from faceswap.errors import FaceSwapError, as_faceswap_error
+from faceswap.options import ENGINES, GENDERS, ORDERS, OUTPUT_FORMATS, RESTORES, SELECTIONS, SwapOptions
+from faceswap.report import Progress
+
+log = logging.getLogger("faceswap")
+
+EXIT_OK, EXIT_OURS, EXIT_CALLER = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises a catalog error instead of printing and exiting, so --json callers get JSON."""
+
+    def error(self, message: str) -> NoReturn:
+        raise FaceSwapError("invalid_request", f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m faceswap", description="Swap faces in videos, offline or with neural models.")
+    parser.add_argument("--version", action="version", version=f"faceswap {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (to stderr)")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    swap = commands.add_parser("swap", help="swap a face in a video")
+    swap.add_argument("video", help="video file (mp4, mov, webm, mkv, gif)")
+    swap.add_argument("face", help="photo of the face to put in")
+    swap.add_argument("-o", "--output", required=True, help="file to write (.mp4 or .gif)")
+    swap.add_argument("--engine", choices=ENGINES, default="auto")
+    swap.add_argument("--target", default="0", help="face(s) to replace: 0, 0,2 or all (default 0)")
+    swap.add_argument("--source", default="0", help="face(s) of the photo to use: 0 or 0,1 (default 0)")
+    swap.add_argument("--order", choices=ORDERS, default="left_to_right")
+    swap.add_argument("--selection", choices=SELECTIONS, default="track")
+    swap.add_argument("--target-gender", choices=GENDERS, default="any")
+    swap.add_argument("--source-gender", choices=GENDERS, default="any")
+    swap.add_argument("--frame-cap", type=int, default=0, metavar="N", help="process at most N frames (0: all)")
+    swap.add_argument("--start", type=float, default=None, metavar="SEC")
+    swap.add_argument("--end", type=float, default=None, metavar="SEC")
+    swap.add_argument("--restore", choices=RESTORES, default="none")
+    swap.add_argument("--codeformer-weight", type=float, default=0.95, metavar="W")
+    swap.add_argument("--restore-visibility", type=float, default=1.0, metavar="V")
+    swap.add_argument("--format", choices=OUTPUT_FORMATS, default="same", dest="output_format")
+    swap.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    swap.set_defaults(handler=_swap)
+
+    faces = commands.add_parser("faces", help="list the faces on a frame of a video, or in a photo")
+    faces.add_argument("path")
+    faces.add_argument("--frame", type=int, default=0, metavar="N")
+    faces.add_argument("--order", choices=ORDERS, default="left_to_right")
+    faces.add_argument("--engine", choices=ENGINES, default="auto")
+    faces.add_argument("--thumbs", type=Path, default=None, metavar="DIR", help="write face thumbnails here")
+    faces.add_argument("--json", action="store_true")
+    faces.set_defaults(handler=_faces)
+
+    from faceswap.models.cli import register
+
+    register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    wants_json = "--json" in args_list
+    try:
+        args = build_parser().parse_args(args_list)
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
+                            format="%(levelname)s %(name)s: %(message)s")
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        return _fail(FaceSwapError("task_cancelled", "Interrupted."), wants_json)
+    except Exception as exc:  # every failure leaves as a catalog error; the log keeps the trace
+        error = as_faceswap_error(exc)
+        if error is not exc:
+            log.error("unexpected failure", exc_info=exc)
+        return _fail(error, wants_json)
+
+
+def _fail(error: FaceSwapError, as_json: bool) -> int:
+    if as_json:
+        _emit({"error": error.to_dict()})
+    else:
+        print(f"error [{error.code}]: {error.message}", file=sys.stderr)
+    return EXIT_CALLER if error.caller_fault else EXIT_OURS
+
+
+def _emit(data: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(data, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _runtime():  # imported late: `--help` and argument errors should not load the media stack
+    from faceswap.runtime import Runtime
+
+    return Runtime()
+
+
+def _swap(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from faceswap import pipeline
+
+    options = SwapOptions.parse(
+        video=args.video, face=args.face, target_faces=args.target, source_faces=args.source, order=args.order,
+        selection=args.selection, target_gender=args.target_gender, source_gender=args.source_gender,
+        frame_cap=args.frame_cap, start=args.start, end=args.end, engine=args.engine, restore=args.restore,
+        codeformer_weight=args.codeformer_weight, restore_visibility=args.restore_visibility,
+        output_format=args.output_format)
+    bar = tqdm(total=0, unit="frame", file=sys.stderr, dynamic_ncols=True, desc="swapping")
+
+    def on_progress(step: Progress) -> None:
+        if bar.total != step.frames_total:
+            bar.total = step.frames_total
+            bar.refresh()
+        bar.update(step.frames_done - bar.n)
+
+    try:
+        result = pipeline.run(options, _runtime(), Path(args.output), progress=on_progress)
+    finally:
+        bar.close()
+    if args.json:
+        _emit(result.to_dict())
+    else:
+        report = result.report
+        print(f"{result.output}: {report.frames_swapped}/{report.frames} frames swapped with the {report.engine} "
+              f"engine ({report.provider}) in {report.elapsed_s:.1f} s", file=sys.stderr)
+        for notice in report.notices:
+            print(f"note: {notice}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _faces(args: argparse.Namespace) -> int:
+    from faceswap.inspect import find_faces
+
+    listing = find_faces(Path(args.path), _runtime(), frame=args.frame, order=args.order, engine=args.engine)
+    thumbs: list[str] = []
+    if args.thumbs is not None:
+        args.thumbs.mkdir(parents=True, exist_ok=True)
+        for face in listing.faces:
+            path = args.thumbs / f"face_{face.index}.png"
+            cv2.imwrite(str(path), face.thumbnail)
+            thumbs.append(str(path))
+    if args.json:
+        data = listing.to_dict()
+        if thumbs:
+            for face_data, thumb in zip(data["faces"], thumbs, strict=True):  # type: ignore[arg-type]
+                face_data["thumbnail"] = thumb
+        _emit(data)
+    else:
+        print(f"{len(listing.faces)} face(s) on frame {listing.frame_index} ({listing.engine} engine):")
+        for face in listing.faces:
+            gender = face.gender or "unknown"
+            print(f"  {face.index}: box {face.bbox} score {face.score:.2f} gender {gender}")
+        for notice in listing.notices:
+            print(f"note: {notice}", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,161 @@
+"""Follow faces from frame to frame: cheap region searches between full searches, steady geometry.
+
+The tracker keeps a track per visible face. Between whole-frame searches it asks the analyzer to look only around
+where each face was (much cheaper), associates detections to tracks by box overlap, and smooths each track's key
+points and landmarks over time. It flags a face as `uncertain` whenever its identity may have changed — a new
+track, a weak or crowded association, a scene cut, or simply time since the last check — so the selector knows
+when an (expensive) identity embedding is worth computing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from faceswap.engines.base import FaceAnalyzer
+from faceswap.faces.smooth import OneEuroFilter, SmoothingParams
+from faceswap.faces.types import Face, Frame, iou
+
+
+@dataclass(frozen=True)
+class TrackedFace:
+    track_id: int
+    face: Face
+    """The face with smoothed geometry (bbox, kps, landmarks)."""
+    uncertain: bool
+    """Its identity may differ from the track's previous frames: check before trusting the track."""
+
+
+@dataclass(frozen=True)
+class TrackerParams:
+    full_search_every: int = 8
+    """Whole-frame searches at least this often (in frames), to find faces that came into view."""
+    min_iou: float = 0.25
+    """Box overlap below which a detection is not the same track."""
+    confident_iou: float = 0.45
+    """Box overlap below which the association is kept but the identity is re-checked."""
+    crowd_iou: float = 0.05
+    """Faces whose boxes overlap at least this much may swap tracks: re-check both."""
+    cut_threshold: float = 30.0
+    """Mean absolute difference (0–255) of small grey thumbnails of consecutive frames that means a scene cut."""
+    verify_every_s: float = 2.0
+    """Even a steady track is re-checked this often."""
+    keep_missing: int = 3
+    """Frames a track survives without a detection (a blink of the detector), to be picked up again."""
+    smoothing: SmoothingParams = field(default_factory=SmoothingParams)
+
+
+@dataclass
+class _Track:
+    track_id: int
+    bbox: np.ndarray
+    velocity: np.ndarray
+    smoother: OneEuroFilter
+    checked_at: float
+    missing: int = 0
+
+
+def _thumbnail(frame: Frame) -> np.ndarray:
+    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    return cv2.resize(grey, (64, 36), interpolation=cv2.INTER_AREA).astype(np.int16)
+
+
+class FaceTracker:
+    """Stateful per run: create one per video, call `update` once per frame in display order."""
+
+    def __init__(self, analyzer: FaceAnalyzer, params: TrackerParams | None = None) -> None:
+        self.analyzer = analyzer
+        self.params = params or TrackerParams()
+        self._tracks: list[_Track] = []
+        self._next_id = 0
+        self._frames_since_full = 0
+        self._previous_thumb: np.ndarray | None = None
+        self.full_searches = 0
+        self.cuts = 0
+
+    def update(self, frame: Frame, time: float) -> list[TrackedFace]:
+        thumb = _thumbnail(frame)
+        cut = self._previous_thumb is not None and float(
+            np.abs(thumb - self._previous_thumb).mean()) > self.params.cut_threshold
+        self._previous_thumb = thumb
+        if cut:
+            self.cuts += 1
+            self._tracks = []
+
+        faces = self._detect(frame)
+        return self._associate(faces, time)
+
+    def _detect(self, frame: Frame) -> list[Face]:
+        full = (not self._tracks or any(track.missing for track in self._tracks)
+                or self._frames_since_full + 1 >= self.params.full_search_every)
+        if not full:
+            height, width = frame.shape[:2]
+            regions = [self._predicted_box(track, width, height) for track in self._tracks if not track.missing]
+            faces = self.analyzer.detect(frame, regions)
+            found = [any(iou(face.bbox, region) >= self.params.min_iou for face in faces) for region in regions]
+            if all(found):
+                self._frames_since_full += 1
+                return faces
+        self._frames_since_full = 0
+        self.full_searches += 1
+        return self.analyzer.detect(frame, None)
+
+    @staticmethod
+    def _predicted_box(track: _Track, width: int, height: int) -> np.ndarray:
+        box = track.bbox + np.tile(track.velocity, 2)
+        return np.clip(box, 0, [width, height, width, height]).astype(np.float32)
+
+    def _associate(self, faces: list[Face], time: float) -> list[TrackedFace]:
+        pairs = sorted(((iou(track.bbox, face.bbox), t, f) for t, track in enumerate(self._tracks)
+                        for f, face in enumerate(faces)), key=lambda item: item[0], reverse=True)
+        track_of_face: dict[int, tuple[int, float]] = {}
+        used_tracks: set[int] = set()
+        for overlap, t, f in pairs:
+            if overlap < self.params.min_iou:
+                break
+            if t in used_tracks or f in track_of_face:
+                continue
+            used_tracks.add(t)
+            track_of_face[f] = (t, overlap)
+
+        crowded = {f for f, face in enumerate(faces) for g, other in enumerate(faces)
+                   if f != g and iou(face.bbox, other.bbox) >= self.params.crowd_iou}
+        tracks: list[_Track] = []
+        result: list[TrackedFace] = []
+        for f, face in enumerate(faces):
+            if f in track_of_face:
+                t, overlap = track_of_face[f]
+                track = self._tracks[t]
+                uncertain = overlap < self.params.confident_iou or f in crowded
+                track.velocity = ((face.bbox[:2] + face.bbox[2:]) - (track.bbox[:2] + track.bbox[2:])) / 2
+            else:
+                track = _Track(self._next_id, face.bbox, np.zeros(2, np.float32),
+                               OneEuroFilter(self.params.smoothing), checked_at=time)
+                self._next_id += 1
+                uncertain = True
+            if time - track.checked_at >= self.params.verify_every_s:
+                uncertain = True
+            if uncertain:
+                track.checked_at = time
+            track.bbox = face.bbox
+            tracks.append(track)
+            result.append(TrackedFace(track.track_id, self._smoothed(track, face, time), uncertain))
+        kept = [track for t, track in enumerate(self._tracks)
+                if t not in used_tracks and track.missing < self.params.keep_missing]
+        for track in kept:
+            track.missing += 1
+        for track in tracks:
+            track.missing = 0
+        self._tracks = tracks + kept
+        return result
+
+    @staticmethod
+    def _smoothed(track: _Track, face: Face, time: float) -> Face:
+        parts = [face.bbox.reshape(2, 2), face.kps]
+        if face.landmarks is not None:
+            parts.append(face.landmarks)
+        points = track.smoother(np.concatenate(parts), time, scale=max(face.width, face.height))
+        return face.replace(bbox=points[:2].reshape(4), kps=points[2:7],
+                            landmarks=points[7:] if face.landmarks is not None else None)

@@ -1,0 +1,309 @@
+"""The one way through: `run(options, runtime, output)` swaps faces in a video and reports what it did.
+
+Stages, streaming: decode → analyse (track) → select → swap → restore → encode. Decoding and encoding run in their
+own threads with small bounded queues, so memory stays flat however long the video is, and no frame ever touches
+the disk. Progress is reported per frame; a cancel request is honoured between frames.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from faceswap.engines.base import Engine, FaceRestorer
+from faceswap.errors import FaceSwapError
+from faceswap.faces.order import matches_gender, order_faces
+from faceswap.faces.select import TargetSelector
+from faceswap.faces.track import FaceTracker
+from faceswap.faces.types import Frame
+from faceswap.media.decode import DecodedFrame, planned_frame_count, read_frames
+from faceswap.media.encode import VideoWriter, resolve_output_format
+from faceswap.media.images import load_image
+from faceswap.media.inputs import resolve_input
+from faceswap.media.probe import VideoInfo, probe_video
+from faceswap.options import SwapOptions
+from faceswap.report import FaceCounts, Progress, SwapReport, SwapResult
+from faceswap.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[Progress], None]
+CancelCheck = Callable[[], bool]
+
+QUEUE_DEPTH = 8
+"""Frames buffered between decoding, processing and encoding: enough to overlap them, small enough to keep memory
+flat (8 frames of 1080p are 50 MB)."""
+
+
+def run(options: SwapOptions, runtime: Runtime, output: Path, *, progress: ProgressCallback | None = None,
+        should_cancel: CancelCheck | None = None, workdir: Path | None = None) -> SwapResult:
+    """Swap the chosen faces of `options.video` with the face(s) of `options.face` and write `output`.
+
+    `output` is the file to write; without a suffix, `.mp4` or `.gif` is added by the output format. On any failure
+    nothing is left at `output`. Raises FaceSwapError (catalog codes) for every failure.
+    """
+    started = time.monotonic()
+    settings = runtime.settings
+    with _scratch_dir(workdir) as scratch:
+        # 1. Inputs: resolve, probe, check limits.
+        video_path = resolve_input(options.video, scratch, settings, field="video")
+        face_path = resolve_input(options.face, scratch, settings, field="face")
+        info = probe_video(video_path, settings)
+        face_image = load_image(face_path, settings)
+        fmt = resolve_output_format(info, options.output_format)
+        output = _output_path(Path(output), fmt)
+
+        # 2. Engine and restorer (models load once per process, in the Runtime).
+        engine = runtime.engine(options.engine)
+        _check_engine_supports(options, engine)
+        restorer = runtime.restorer(options.restore) if options.restore != "none" else None
+
+        # 3. Source faces, prepared once.
+        sources = prepare_sources(face_image, options, engine)
+
+        # 4. Stream the frames through the stages.
+        total = planned_frame_count(info, start=options.start, end=options.end, frame_cap=options.frame_cap)
+        stats = _swap_stream(info, options, engine, restorer, sources, output, fmt, total, progress, should_cancel)
+
+    report = SwapReport(
+        engine=engine.name, provider=engine.provider, frames=stats.frames, frames_swapped=stats.frames_swapped,
+        faces_per_frame=stats.face_counts(), width=info.width, height=info.height, fps=float(info.fps),
+        duration_s=stats.duration_s, has_audio=info.has_audio and fmt == "mp4", output_format=fmt,
+        restore=options.restore, elapsed_s=round(time.monotonic() - started, 3), notices=list(engine.notices))
+    log.info("swapped %d/%d frames with the %s engine in %.1f s", stats.frames_swapped, stats.frames,
+             engine.name, report.elapsed_s)
+    return SwapResult(output=output, report=report)
+
+
+def prepare_sources(image: Frame, options: SwapOptions, engine: Engine) -> list[object]:
+    """The swapper's prepared source for each entry of `options.source_faces`, in that order."""
+    analyzer = engine.analyzer
+    faces = analyzer.detect(image, None)
+    if not faces:
+        raise FaceSwapError("source_face_not_found", "No face was found in the face photo. Use a clear, frontal "
+                            "photo where the face is at least about 80 pixels wide.", field="face")
+    if options.source_gender != "any":
+        faces = [analyzer.classify_gender(image, face) for face in faces]
+        faces = [face for face in faces if matches_gender(face, options.source_gender)]
+        if not faces:
+            raise FaceSwapError("source_face_not_found",
+                                f"The face photo shows no {options.source_gender} face.", field="source_gender")
+    ordered = order_faces(faces, options.order)
+    missing = [index for index in options.source_faces if index >= len(ordered)]
+    if missing:
+        raise FaceSwapError(
+            "source_face_not_found", f"The face photo has {len(ordered)} face(s) (indices 0 to {len(ordered) - 1} "
+            f"in {options.order} order), so source face index {missing[0]} does not exist.", field="source_faces")
+    return [engine.swapper.prepare_source(image, analyzer.embed(image, ordered[index]))
+            for index in options.source_faces]
+
+
+def _check_engine_supports(options: SwapOptions, engine: Engine) -> None:
+    gendered = options.target_gender != "any" or options.source_gender != "any"
+    if gendered and not engine.analyzer.has_gender:
+        raise FaceSwapError(
+            "invalid_request", f"Gender filters need the neural engine's gender model, but the {engine.name} engine "
+            "ran (it has none). Install the neural models (`python -m faceswap models download`) and use engine "
+            "'neural', or set the gender filters to 'any'.", field="target_gender")
+
+
+class _Stats:
+    def __init__(self) -> None:
+        self.frames = 0
+        self.frames_swapped = 0
+        self.faces_min: int | None = None
+        self.faces_max = 0
+        self.faces_sum = 0
+        self.duration_s = 0.0
+        self.targets_seen = False
+
+    def add(self, faces: int, swapped: int) -> None:
+        self.frames += 1
+        self.frames_swapped += swapped > 0
+        self.faces_min = faces if self.faces_min is None else min(self.faces_min, faces)
+        self.faces_max = max(self.faces_max, faces)
+        self.faces_sum += faces
+
+    def face_counts(self) -> FaceCounts:
+        mean = self.faces_sum / self.frames if self.frames else 0.0
+        return FaceCounts(min=self.faces_min or 0, max=self.faces_max, mean=round(mean, 3))
+
+
+def _swap_stream(info: VideoInfo, options: SwapOptions, engine: Engine, restorer: FaceRestorer | None,
+                 sources: list[object], output: Path, fmt: str, total: int, progress: ProgressCallback | None,
+                 should_cancel: CancelCheck | None) -> _Stats:
+    tracker = FaceTracker(engine.analyzer)
+    selector = TargetSelector(options, engine.analyzer)
+    stats = _Stats()
+    frames = read_frames(info, start=options.start, end=options.end, frame_cap=options.frame_cap)
+    with VideoWriter(output, info, fmt=fmt, start=options.start, end=options.end) as writer, \
+            _background(frames) as decoded, _Encoder(writer) as encoder:
+        for frame in decoded:
+            if should_cancel is not None and should_cancel():
+                raise FaceSwapError("task_cancelled", "The swap was cancelled.")
+            image = frame.image
+            tracked = tracker.update(image, frame.time)
+            assignments = selector.select(image, tracked)
+            if assignments:
+                image = image.copy()
+                for assignment in assignments:
+                    image = engine.swapper.swap(image, assignment.face, sources[assignment.source])
+                if restorer is not None:
+                    for assignment in assignments:
+                        image = restorer.restore(image, assignment.face, visibility=options.restore_visibility,
+                                                 codeformer_weight=options.codeformer_weight)
+            encoder.put(DecodedFrame(frame.index, frame.pts, frame.time, image))
+            stats.add(len(tracked), len(assignments))
+            stats.duration_s = frame.time - (options.start or 0.0)
+            if progress is not None:
+                progress(Progress(stats.frames, max(total, stats.frames)))
+        if stats.frames == 0:
+            raise FaceSwapError("invalid_request", "The chosen part of the video has no frames: check start, end "
+                                "and the video's length.", field="start")
+        if stats.frames_swapped == 0:
+            raise _no_target_error(options, stats, selector)
+        encoder.finish()
+    log.debug("tracker: %d full searches, %d cuts; selector: %d embeddings", tracker.full_searches, tracker.cuts,
+              selector.embeddings_computed)
+    return stats
+
+
+def _no_target_error(options: SwapOptions, stats: _Stats, selector: TargetSelector) -> FaceSwapError:
+    if stats.faces_max == 0:
+        return FaceSwapError("target_face_not_found", f"No face was found in any of the {stats.frames} frames of "
+                             "the video.", field="video")
+    if options.target_gender != "any":
+        return FaceSwapError("target_face_not_found", f"No {options.target_gender} face was found in the video.",
+                             field="target_gender")
+    if not selector.started:
+        return FaceSwapError(
+            "target_face_not_found", f"The video shows at most {stats.faces_max} face(s) at once, so target face "
+            f"index {options.needed_target_count - 1} ({options.order} order) does not exist.", field="target_faces")
+    return FaceSwapError("target_face_not_found", "The chosen face was not found in any frame of the video.",
+                         field="target_faces")
+
+
+def _output_path(output: Path, fmt: str) -> Path:
+    suffix = "." + fmt
+    if not output.suffix:
+        return output.with_name(output.name + suffix)
+    if output.suffix.lower() != suffix:
+        raise FaceSwapError("invalid_request", f"The output name {output.name!r} does not end in {suffix}, but the "
+                            f"output is {fmt.upper()}: name it *{suffix} or choose the output format.", field="output")
+    if not output.parent.is_dir():
+        raise FaceSwapError("invalid_request", f"The output folder {str(output.parent)!r} does not exist.",
+                            field="output")
+    return output
+
+
+@contextmanager
+def _scratch_dir(workdir: Path | None) -> Iterator[Path]:
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        yield workdir
+        return
+    with tempfile.TemporaryDirectory(prefix="faceswap-") as tmp:
+        yield Path(tmp)
+
+
+_DONE = object()
+
+
+@contextmanager
+def _background(frames: Iterator[DecodedFrame]) -> Iterator[Iterator[DecodedFrame]]:
+    """Decode in a thread, handing frames over through a bounded queue; errors surface in the consumer."""
+    handoff: queue.Queue[object] = queue.Queue(maxsize=QUEUE_DEPTH)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in frames:
+                while not stop.is_set():
+                    try:
+                        handoff.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    break
+            item = _DONE
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            item = exc
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def consume() -> Iterator[DecodedFrame]:
+        while True:
+            item = handoff.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+
+    thread = threading.Thread(target=produce, name="faceswap-decode", daemon=True)
+    thread.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        thread.join()
+
+
+class _Encoder:
+    """Encode in a thread: `put` hands a frame over (blocking when the queue is full); `finish` waits for all."""
+
+    def __init__(self, writer: VideoWriter) -> None:
+        self._writer = writer
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=QUEUE_DEPTH)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="faceswap-encode", daemon=True)
+
+    def __enter__(self) -> _Encoder:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop()
+
+    def put(self, frame: DecodedFrame) -> None:
+        self._raise_if_failed()
+        self._queue.put(frame)
+
+    def finish(self) -> None:
+        self._stop()
+        self._raise_if_failed()
+
+    def _stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(_DONE)
+            self._thread.join()
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _DONE:
+                return
+            if self._error is None:
+                try:
+                    self._writer.write(item)  # type: ignore[arg-type]
+                except BaseException as exc:  # re-raised in the producing thread
+                    self._error = exc
