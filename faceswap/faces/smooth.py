@@ -16,9 +16,9 @@ from numpy.typing import NDArray
 
 @dataclass(frozen=True)
 class SmoothingParams:
-    min_cutoff_hz: float = 2.0
+    min_cutoff_hz: float = 0.5
     """Cut-off for a still face: lower holds it steadier, higher follows small real motion."""
-    beta: float = 1.5
+    beta: float = 3.0
     """How fast the cut-off rises with speed (in face sizes per second): higher means less lag on fast motion."""
     derivative_cutoff_hz: float = 1.0
 
