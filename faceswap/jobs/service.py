@@ -1,0 +1,223 @@
+"""JobService: the one queue every door (Gradio, REST dialects, CLI) submits to.
+
+It ties the three small interfaces together — JobStore (SQLite), ThreadExecutor (worker threads running
+`run_task`) and BlobStore (files by id) — and adds the retention sweeper. Decisions worth knowing:
+
+- `cancel` marks a queued or processing job `cancelled` at once; a running worker stops at its next frame and its
+  partial output is deleted.
+- On `start`, jobs a dead process left `processing` are re-queued once (keeping their place), then failed with
+  `internal_error`. `close` puts jobs it interrupts back in the queue without spending their attempt.
+- A job or file past retention reads as unknown (`task_not_found` / `file_not_found`) even before the sweeper has
+  deleted it.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
+
+from faceswap.config import Settings
+from faceswap.errors import FaceSwapError
+from faceswap.jobs.blobs import BlobInfo, BlobStore
+from faceswap.jobs.executor import Runner, TaskContext, ThreadExecutor
+from faceswap.jobs.store import JobRecord, JobStore
+from faceswap.options import SwapOptions
+
+log = logging.getLogger(__name__)
+
+JobStatus = Literal["queued", "processing", "succeeded", "failed", "cancelled"]
+SWEEP_EVERY_S = 60.0
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    status: JobStatus
+    progress: float
+    frames_done: int
+    frames_total: int
+    position: int | None
+    """1-based while queued, 0 while processing, None when finished."""
+    error: dict | None
+    """{"code", "message", "retryable"} from the catalog."""
+    engine: str | None
+    report: dict | None
+    """SwapReport.to_dict() on success."""
+    output_file_id: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    options: SwapOptions
+    dialect: str
+    meta: dict
+    owner: str | None = None
+    attempt: int = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("succeeded", "failed", "cancelled")
+
+
+def _pipeline_runner(*args: Any, **kwargs: Any) -> Any:
+    from faceswap.pipeline import run  # imported on first use: the app starts without loading media code
+
+    return run(*args, **kwargs)
+
+
+class JobService:
+    def __init__(self, runtime: Any, settings: Settings, *, runner: Runner | None = None) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.store = JobStore(settings.data_dir / "jobs.sqlite3")
+        self.blobs = BlobStore(settings.data_dir / "files", max_bytes=settings.max_upload_bytes)
+        self._changed = threading.Condition()
+        self._context = TaskContext(store=self.store, blobs=self.blobs, settings=settings, runtime=runtime,
+                                    runner=runner or _pipeline_runner, shutdown=threading.Event(),
+                                    on_finished=self._notify)
+        self._executor = ThreadExecutor(self._context, settings.workers)
+        self._sweeper: threading.Thread | None = None
+        self._started = False
+
+    # -- lifecycle -----------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        self.store.recover()
+        shutil.rmtree(self.settings.data_dir / "work", ignore_errors=True)  # scratch left by a dead process
+        self._executor.start()
+        self._sweeper = threading.Thread(target=self._sweep_loop, name="faceswap-sweeper", daemon=True)
+        self._sweeper.start()
+        log.info("job service started: %d worker(s), data in %s", self._executor.size, self.settings.data_dir)
+
+    def close(self) -> None:
+        if not self._started:
+            self.store.close()
+            return
+        self._executor.stop()
+        if self._sweeper is not None:
+            self._sweeper.join(5.0)
+        self._notify("")
+        self.store.close()
+        self._started = False
+
+    # -- jobs ----------------------------------------------------------------------------------------------------
+
+    def submit(self, options: SwapOptions, *, dialect: str = "internal", owner: str | None = None,
+               meta: dict | None = None) -> Job:
+        if self._context.shutdown.is_set():
+            raise FaceSwapError("service_unavailable", "The server is shutting down; retry in a moment.")
+        job_id = self.store.submit(options.model_dump(mode="json"), dialect=dialect, owner=owner, meta=meta or {})
+        self._executor.dispatch()
+        log.info("job %s queued (%s)", job_id, dialect)
+        return self.get(job_id)
+
+    def get(self, job_id: str) -> Job:
+        record = self.store.get(job_id) if isinstance(job_id, str) else None
+        if record is None or self._expired(record.finished_at):
+            raise FaceSwapError("task_not_found", f"No task with id {job_id!r} (unknown, or its results expired "
+                                f"after {self.settings.retention_s / 60:g} minutes).")
+        return _job(record)
+
+    def cancel(self, job_id: str) -> Job:
+        job = self.get(job_id)
+        if job.finished:
+            return job
+        was_running = job.status == "processing"
+        record = self.store.request_cancel(job_id)
+        if was_running:
+            self._executor.cancel(job_id)
+        self._notify(job_id)
+        return _job(record) if record is not None else self.get(job_id)
+
+    def wait(self, job_id: str, timeout: float | None = None) -> Job:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = self.get(job_id)
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if job.finished or (remaining is not None and remaining <= 0):
+                return job
+            with self._changed:
+                self._changed.wait(0.5 if remaining is None else min(0.5, remaining))
+
+    def queue_size(self) -> int:
+        return self.store.queue_size()
+
+    def concurrency(self) -> int:
+        return self._executor.size
+
+    # -- files ---------------------------------------------------------------------------------------------------
+
+    def store_file(self, data: bytes | Path | BinaryIO, *, filename: str, content_type: str | None = None) -> str:
+        return self.blobs.put(data, filename=filename, content_type=content_type).id
+
+    def file_info(self, file_id: str) -> BlobInfo:
+        info = self.blobs.info(file_id)
+        if self._expired(info.created_at):
+            raise FaceSwapError("file_not_found", "The requested file is not available (unknown id, or it expired).")
+        return info
+
+    def file_path(self, file_id: str) -> Path:
+        self.file_info(file_id)
+        return self.blobs.path(file_id)
+
+    def reserve_upload(self, *, filename: str, size: int, content_type: str | None) -> tuple[str, str]:
+        """A WaveSpeed-style upload ticket: (file id, single-use token)."""
+        info, token = self.blobs.reserve(filename=filename, size=size, content_type=content_type)
+        return info.id, token
+
+    # -- internals -----------------------------------------------------------------------------------------------
+
+    def _expired(self, moment: float | None) -> bool:
+        return moment is not None and time.time() - moment > self.settings.retention_s
+
+    def _notify(self, job_id: str) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    def sweep(self) -> tuple[int, int]:
+        """Delete jobs and files past retention now; returns (jobs, files) removed."""
+        expired = self.store.sweep_expired(self.settings.retention_s)
+        for record in expired:
+            if record.output_file_id:
+                self.blobs.delete(record.output_file_id)
+        files = self.blobs.sweep(self.settings.retention_s)
+        if expired or files:
+            log.info("retention: deleted %d job(s) with their outputs and %d other file(s)", len(expired), files)
+        return len(expired), files
+
+    def _sweep_loop(self) -> None:
+        interval = min(SWEEP_EVERY_S, max(0.5, self.settings.retention_s / 4))
+        while not self._context.shutdown.wait(interval):
+            try:
+                self.sweep()
+            except Exception:
+                log.exception("retention sweep failed; will retry")
+
+
+def _when(moment: float | None) -> datetime | None:
+    return datetime.fromtimestamp(moment, tz=timezone.utc) if moment is not None else None
+
+
+def _options(data: dict[str, Any]) -> SwapOptions:
+    try:
+        return SwapOptions.model_validate(data)
+    except ValueError:  # stored by an older version whose rules differ: show it as it was
+        return SwapOptions.model_construct(**data)
+
+
+def _job(record: JobRecord) -> Job:
+    return Job(
+        id=record.id, status=record.status, progress=record.progress, frames_done=record.frames_done,
+        frames_total=record.frames_total, position=record.position, error=record.error, engine=record.engine,
+        report=record.report, output_file_id=record.output_file_id, created_at=_when(record.created_at),
+        started_at=_when(record.started_at), finished_at=_when(record.finished_at),
+        options=_options(record.options),
+        dialect=record.dialect, meta=record.meta, owner=record.owner, attempt=record.attempt)

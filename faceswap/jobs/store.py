@@ -1,0 +1,279 @@
+"""JobStore: the durable record of every job, on SQLite (one file in the data dir, WAL, safe across threads).
+
+A worker `claim`s the oldest queued job and gets a `Lease` (a random token and the attempt number). Everything a
+worker later records — progress, success, failure — is accepted only while its lease token still matches, so a
+job that ran twice (a lost lease, a restart) has its result recorded once. Cancel and retention are plain updates.
+The interface is small on purpose: a Redis or Postgres store can take its place without touching the workers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+log = logging.getLogger(__name__)
+
+Status = Literal["queued", "processing", "succeeded", "failed", "cancelled"]
+FINISHED: tuple[str, ...] = ("succeeded", "failed", "cancelled")
+HeartbeatAnswer = Literal["ok", "cancel", "lost"]
+
+MAX_ATTEMPTS = 2
+"""A job cut off mid-run (crash, kill) runs once more; cut off again, it fails with internal_error."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+    id             TEXT NOT NULL UNIQUE,
+    status         TEXT NOT NULL,
+    options        TEXT NOT NULL,
+    dialect        TEXT NOT NULL,
+    owner          TEXT,
+    meta           TEXT NOT NULL,
+    progress       REAL NOT NULL DEFAULT 0,
+    frames_done    INTEGER NOT NULL DEFAULT 0,
+    frames_total   INTEGER NOT NULL DEFAULT 0,
+    error          TEXT,
+    engine         TEXT,
+    report         TEXT,
+    output_file_id TEXT,
+    created_at     REAL NOT NULL,
+    started_at     REAL,
+    finished_at    REAL,
+    lease_token    TEXT,
+    attempt        INTEGER NOT NULL DEFAULT 0,
+    heartbeat_at   REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_status_seq ON jobs (status, seq);
+CREATE INDEX IF NOT EXISTS jobs_finished_at ON jobs (finished_at);
+"""
+
+
+@dataclass(frozen=True)
+class Lease:
+    job_id: str
+    token: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One row, decoded. `options` and `meta` are plain JSON data; the service turns them into objects."""
+
+    id: str
+    seq: int
+    status: Status
+    options: dict[str, Any]
+    dialect: str
+    owner: str | None
+    meta: dict[str, Any]
+    progress: float
+    frames_done: int
+    frames_total: int
+    error: dict[str, Any] | None
+    engine: str | None
+    report: dict[str, Any] | None
+    output_file_id: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    attempt: int
+    position: int | None
+    """1-based place in the queue while queued, 0 while processing, None once finished."""
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+
+@dataclass(frozen=True)
+class Recovery:
+    requeued: list[str]
+    failed: list[str]
+
+
+class JobStore:
+    def __init__(self, path: Path, *, clock=time.time) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._clock = clock
+        self._lock = threading.RLock()
+        # One connection, serialised by a lock: every statement is tiny, and WAL lets readers in other processes
+        # (a second server on the same data dir) proceed while we write.
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10.0)
+        self._db.row_factory = sqlite3.Row
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- callers -------------------------------------------------------------------------------------------------
+
+    def submit(self, options: dict[str, Any], *, dialect: str, owner: str | None, meta: dict[str, Any]) -> str:
+        job_id = str(uuid.uuid4())
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO jobs (id, status, options, dialect, owner, meta, created_at) "
+                "VALUES (?, 'queued', ?, ?, ?, ?, ?)",
+                (job_id, json.dumps(options), dialect, owner, json.dumps(meta), self._clock()))
+        return job_id
+
+    def get(self, job_id: str) -> JobRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                return None
+            position = None
+            if row["status"] == "queued":
+                ahead = self._db.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND seq < ?",
+                                         (row["seq"],)).fetchone()[0]
+                position = ahead + 1
+            elif row["status"] == "processing":
+                position = 0
+        return _record(row, position)
+
+    def queue_size(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()[0]
+
+    def request_cancel(self, job_id: str) -> JobRecord | None:
+        """Queued or processing → cancelled now; a running worker learns it at its next heartbeat and stops.
+
+        A finished job is left as it is. Returns the job after the change (None if unknown).
+        """
+        error = {"code": "task_cancelled", "message": "The task was cancelled.", "retryable": False}
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE jobs SET status = 'cancelled', finished_at = ?, error = ?, lease_token = NULL "
+                "WHERE id = ? AND status IN ('queued', 'processing')",
+                (self._clock(), json.dumps(error), job_id))
+        return self.get(job_id)
+
+    # -- workers -------------------------------------------------------------------------------------------------
+
+    def claim(self) -> Lease | None:
+        """Take the oldest queued job: it becomes processing under a fresh lease."""
+        token = secrets.token_hex(16)
+        with self._transaction() as db:
+            row = db.execute("SELECT id, attempt FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1").fetchone()
+            if row is None:
+                return None
+            now = self._clock()
+            db.execute(
+                "UPDATE jobs SET status = 'processing', lease_token = ?, attempt = attempt + 1, started_at = ?, "
+                "heartbeat_at = ?, progress = 0, frames_done = 0, frames_total = 0 WHERE id = ?",
+                (token, now, now, row["id"]))
+        return Lease(row["id"], token, row["attempt"] + 1)
+
+    def heartbeat(self, lease: Lease, frames_done: int = 0, frames_total: int = 0) -> HeartbeatAnswer:
+        """Record progress; 'cancel' when the job was cancelled, 'lost' when the lease is no longer ours."""
+        progress = min(frames_done / frames_total, 1.0) if frames_total else 0.0
+        with self._transaction() as db:
+            updated = db.execute(
+                "UPDATE jobs SET heartbeat_at = ?, frames_done = ?, frames_total = ?, progress = ? "
+                "WHERE id = ? AND lease_token = ? AND status = 'processing'",
+                (self._clock(), frames_done, frames_total, progress, lease.job_id, lease.token)).rowcount
+            if updated:
+                return "ok"
+            row = db.execute("SELECT status FROM jobs WHERE id = ?", (lease.job_id,)).fetchone()
+        return "cancel" if row is not None and row["status"] == "cancelled" else "lost"
+
+    def complete(self, lease: Lease, *, output_file_id: str, engine: str | None,
+                 report: dict[str, Any] | None) -> bool:
+        """Record success; refused (False) unless the lease still holds, so a result is recorded once."""
+        with self._transaction() as db:
+            return bool(db.execute(
+                "UPDATE jobs SET status = 'succeeded', output_file_id = ?, engine = ?, report = ?, progress = 1, "
+                "frames_done = CASE WHEN frames_total > 0 THEN frames_total ELSE frames_done END, "
+                "finished_at = ?, lease_token = NULL WHERE id = ? AND lease_token = ? AND status = 'processing'",
+                (output_file_id, engine, json.dumps(report) if report is not None else None, self._clock(),
+                 lease.job_id, lease.token)).rowcount)
+
+    def fail(self, lease: Lease, error: dict[str, Any], *, engine: str | None = None) -> bool:
+        with self._transaction() as db:
+            return bool(db.execute(
+                "UPDATE jobs SET status = 'failed', error = ?, engine = COALESCE(?, engine), finished_at = ?, "
+                "lease_token = NULL WHERE id = ? AND lease_token = ? AND status = 'processing'",
+                (json.dumps(error), engine, self._clock(), lease.job_id, lease.token)).rowcount)
+
+    def release(self, lease: Lease) -> bool:
+        """Give a job back to the queue without spending an attempt (the server is shutting down)."""
+        with self._transaction() as db:
+            return bool(db.execute(
+                "UPDATE jobs SET status = 'queued', lease_token = NULL, attempt = attempt - 1, started_at = NULL, "
+                "progress = 0, frames_done = 0, frames_total = 0 "
+                "WHERE id = ? AND lease_token = ? AND status = 'processing'",
+                (lease.job_id, lease.token)).rowcount)
+
+    # -- housekeeping --------------------------------------------------------------------------------------------
+
+    def recover(self, *, stale_after_s: float | None = None) -> Recovery:
+        """Jobs left processing by a dead worker: re-queue them once (keeping their place), then fail them.
+
+        `stale_after_s=None` takes every processing job (start-up of the only process using this file); a number
+        takes only those whose last heartbeat is older than that.
+        """
+        cutoff = self._clock() - stale_after_s if stale_after_s is not None else float("inf")
+        error = {"code": "internal_error", "retryable": True,
+                 "message": "The task was interrupted twice (the server stopped while it ran) and was given up."}
+        with self._transaction() as db:
+            rows = db.execute("SELECT id, attempt FROM jobs WHERE status = 'processing' AND heartbeat_at < ?",
+                              (cutoff,)).fetchall()
+            requeue = [row["id"] for row in rows if row["attempt"] < MAX_ATTEMPTS]
+            give_up = [row["id"] for row in rows if row["attempt"] >= MAX_ATTEMPTS]
+            db.executemany(
+                "UPDATE jobs SET status = 'queued', lease_token = NULL, started_at = NULL, progress = 0, "
+                "frames_done = 0, frames_total = 0 WHERE id = ?", [(job_id,) for job_id in requeue])
+            db.executemany(
+                "UPDATE jobs SET status = 'failed', lease_token = NULL, error = ?, finished_at = ? WHERE id = ?",
+                [(json.dumps(error), self._clock(), job_id) for job_id in give_up])
+        if requeue or give_up:
+            log.warning("recovered interrupted jobs: %d re-queued, %d failed", len(requeue), len(give_up))
+        return Recovery(requeue, give_up)
+
+    def sweep_expired(self, retention_s: float) -> list[JobRecord]:
+        """Delete jobs finished more than `retention_s` ago; returns them so their files can go too."""
+        cutoff = self._clock() - retention_s
+        with self._transaction() as db:
+            rows = db.execute("SELECT * FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?",
+                              (cutoff,)).fetchall()
+            db.execute("DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?", (cutoff,))
+        return [_record(row, None) for row in rows]
+
+
+def _record(row: sqlite3.Row, position: int | None) -> JobRecord:
+    def loads(text: str | None) -> Any:
+        return json.loads(text) if text is not None else None
+
+    return JobRecord(
+        id=row["id"], seq=row["seq"], status=row["status"], options=json.loads(row["options"]),
+        dialect=row["dialect"], owner=row["owner"], meta=json.loads(row["meta"]), progress=row["progress"],
+        frames_done=row["frames_done"], frames_total=row["frames_total"], error=loads(row["error"]),
+        engine=row["engine"], report=loads(row["report"]), output_file_id=row["output_file_id"],
+        created_at=row["created_at"], started_at=row["started_at"], finished_at=row["finished_at"],
+        attempt=row["attempt"], position=position)
