@@ -1,0 +1,295 @@
+"""What the page's events do: turn Gradio values into core calls, and core answers into Gradio values.
+
+No face-swap logic lives here. `detect_faces` and `preview` call `faceswap.inspect` directly; `swap` submits
+`SwapOptions` to the job core (the one queue every door shares) and follows the job. Every failure a person can
+cause reaches the page as `gr.Error(<the catalog message>)`, never as a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+import numpy as np
+
+from faceswap import inspect
+from faceswap.errors import FaceSwapError, as_faceswap_error
+from faceswap.options import SwapOptions
+from faceswap.ui import picks
+from faceswap.ui.zerogpu import on_gpu
+
+if TYPE_CHECKING:
+    from faceswap.config import Settings
+    from faceswap.jobs.service import Job, JobService
+    from faceswap.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL_S = 0.4
+"""How long the swap handler waits for its job to change before looking again. Gradio closes a generator only
+while it is paused at a `yield`, so the handler yields on every look: this interval also bounds how long a cancel
+(the Cancel button, a client's `cancel()`, a closed page) takes to reach the job core."""
+
+GalleryItems = list[tuple[np.ndarray, str]]
+
+
+@contextmanager
+def shown_to_user(action: str) -> Iterator[None]:
+    """Turn catalog errors into `gr.Error` with their message; anything else is logged and shown as the catalog's
+    `internal_error` message (the trace stays in the log)."""
+    try:
+        yield
+    except gr.Error:
+        raise
+    except FaceSwapError as exc:
+        raise gr.Error(exc.message, title=_title(exc.code), print_exception=False) from None
+    except Exception as exc:
+        log.exception("%s failed", action)
+        error = as_faceswap_error(exc)
+        raise gr.Error(error.message, title=_title(error.code), print_exception=False) from None
+
+
+def _title(code: str) -> str:
+    return code.replace("_", " ").capitalize()
+
+
+def build_options(video: str | None, face: str | None, target_faces: str | None, source_faces: str | None,
+                  engine: str, order: str, selection: str, target_gender: str, source_gender: str,
+                  frame_cap: float | None, start: float | None, end: float | None, restore: str,
+                  codeformer_weight: float, restore_visibility: float, output_format: str) -> SwapOptions:
+    """SwapOptions from the page's values: empty face indices mean face 0, and a start or end of 0 (or empty)
+    means the video's own start or end."""
+    if not video:
+        raise FaceSwapError("invalid_request", "Upload a video first.", field="video")
+    if not face:
+        raise FaceSwapError("invalid_request", "Upload a photo of the face to put in.", field="face")
+    return SwapOptions.parse(
+        video=str(video), face=str(face), target_faces=(target_faces or "").strip() or "0",
+        source_faces=(source_faces or "").strip() or "0",
+        engine=engine, order=order, selection=selection, target_gender=target_gender, source_gender=source_gender,
+        frame_cap=int(frame_cap or 0), start=start or None, end=end or None, restore=restore,
+        codeformer_weight=codeformer_weight, restore_visibility=restore_visibility, output_format=output_format)
+
+
+def notices_markdown(notices: list[str] | None) -> str:
+    return "\n\n".join(f"**Note:** {notice}" for notice in notices or [])
+
+
+class UiHandlers:
+    """The event handlers, bound to the app's job service and runtime (no module-level state)."""
+
+    def __init__(self, service: JobService, runtime: Runtime, settings: Settings) -> None:
+        self.service = service
+        self.runtime = runtime
+        self.settings = settings
+        self.detect_faces = on_gpu(self._detect_faces)
+        self.preview = on_gpu(self._preview)
+
+    # -- finding and picking faces -----------------------------------------------------------------------------
+
+    def _detect_faces(self, media: str | None, frame: float | None, order: str,
+                      engine: str) -> tuple[GalleryItems, dict[str, Any], list[picks.Thumb]]:
+        """Find the faces on one frame of a video, or in a photo, numbered the way `swap` counts them.
+
+        Parameters:
+            media: a video or a photo
+            frame: which frame of a video to look at (0 = the first)
+            order: how faces are numbered: left_to_right or largest_first
+            engine: auto, neural or classic
+        Returns:
+            thumbnails of the faces, in index order
+            {engine, frame, frame_count, faces: [{index, box, score, gender, age}], notices}
+        """
+        if not media:
+            raise gr.Error("Upload a video (or a photo) first.", title="Nothing to look at", print_exception=False)
+        with shown_to_user("detect_faces"):
+            listing = inspect.find_faces(Path(media), self.runtime, frame=int(frame or 0), order=order,
+                                         engine=engine)
+        thumbs = picks.thumbs_from_listing(listing.faces)
+        return picks.gallery_items(thumbs, []), listing.to_dict(), thumbs
+
+    def detect_source_faces(self, face: str | None, order: str,
+                            engine: str) -> tuple[GalleryItems, dict[str, Any], list[picks.Thumb]]:
+        """The faces of the face photo; nothing (and no error) before a photo is uploaded."""
+        if not face:
+            return [], {}, []
+        return self.detect_faces(face, 0, order, engine)
+
+    @staticmethod
+    def show_video_listing(listing: dict[str, Any], picked: str,
+                           thumbs: list[picks.Thumb]) -> tuple[GalleryItems, dict[str, Any], str]:
+        """After a detection: picks marked, the frame slider spanning the video, the engine's notices."""
+        count = int(listing.get("frame_count") or 1)
+        slider = gr.update(maximum=max(count - 1, 1), value=listing.get("frame", 0), interactive=count > 1)
+        faces = len(listing.get("faces") or [])
+        summary = (f"{faces} face(s) on frame {listing.get('frame', 0)} of {count} "
+                   f"({listing.get('engine', '?')} engine)." if listing else "")
+        notices = notices_markdown(listing.get("notices"))
+        return picks.gallery_items(thumbs, picks.parse_picks(picked)), slider, "\n\n".join(
+            text for text in (summary, notices) if text)
+
+    @staticmethod
+    def forget_video_faces() -> tuple[GalleryItems, dict[str, Any], list[picks.Thumb], Any]:
+        """A new video: its old faces and frame range no longer apply."""
+        return [], {}, [], gr.update(value=0, maximum=1, interactive=False)
+
+    @staticmethod
+    def forget_photo_faces() -> tuple[GalleryItems, dict[str, Any], list[picks.Thumb]]:
+        return [], {}, []
+
+    @staticmethod
+    def show_picks(picked: str, thumbs: list[picks.Thumb]) -> GalleryItems:
+        return picks.gallery_items(thumbs, picks.parse_picks(picked))
+
+    @staticmethod
+    def toggle_pick(picked: str, thumbs: list[picks.Thumb], evt: gr.SelectData) -> tuple[str, GalleryItems]:
+        """A click on a thumbnail picks that face, or unpicks it when it was picked."""
+        chosen = picks.toggle_pick(picks.parse_picks(picked), int(evt.index))
+        return picks.format_picks(chosen), picks.gallery_items(thumbs, chosen)
+
+    # -- preview and swap --------------------------------------------------------------------------------------
+
+    def _preview(self, video: str | None, face: str | None, target_faces: str, source_faces: str, engine: str,
+                 order: str, selection: str, target_gender: str, source_gender: str, frame_cap: float,
+                 start: float, end: float, restore: str, codeformer_weight: float, restore_visibility: float,
+                 output_format: str, frame: float | None) -> tuple[np.ndarray, dict[str, Any]]:
+        """One frame swapped as the whole run would swap it, with face indices counted on that frame.
+
+        Parameters take the same values as `swap`, plus `frame` (which frame to render, 0 = the first).
+        Returns:
+            the swapped frame
+            {engine, frame, faces_swapped, notices}
+        """
+        with shown_to_user("preview"):
+            options = build_options(video, face, target_faces, source_faces, engine, order, selection,
+                                    target_gender, source_gender, frame_cap, start, end, restore,
+                                    codeformer_weight, restore_visibility, output_format)
+            result = inspect.preview_frame(options, self.runtime, int(frame or 0))
+        info = {"engine": result.engine, "frame": int(frame or 0), "faces_swapped": result.faces_swapped,
+                "notices": list(result.notices)}
+        return np.ascontiguousarray(result.image[:, :, ::-1]), info
+
+    @staticmethod
+    def show_preview_info(info: dict[str, Any]) -> str:
+        lines = []
+        if info and not info.get("faces_swapped"):
+            lines.append("**No face was swapped on this frame:** the chosen indices match no face here (press "
+                         "Find faces on this frame to see the indices).")
+        return "\n\n".join([*lines, notices_markdown((info or {}).get("notices"))]).strip()
+
+    def swap(self, video: str | None, face: str | None, target_faces: str, source_faces: str, engine: str,
+             order: str, selection: str, target_gender: str, source_gender: str, frame_cap: float, start: float,
+             end: float, restore: str, codeformer_weight: float, restore_visibility: float, output_format: str,
+             progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, dict[str, Any]]]:  # noqa: B008
+        """Swap faces through a whole video as a job on the server's queue; the result keeps its sound and timing.
+
+        While the job runs, the report output carries its state ({job_id, status, position, frames_done,
+        frames_total}) and progress shows frames done / total. Cancelling the call cancels the job.
+
+        Parameters:
+            video: the video (mp4, mov, webm, mkv or gif)
+            face: a photo of the face to put in
+            target_faces: which faces of the video to replace, as indices: "0", "0,2" or "all" (empty = 0)
+            source_faces: which faces of the photo to use: "0" or "0,1", paired with target_faces (empty = 0)
+            engine: auto (neural when its models are installed, else classic), neural or classic
+            order: how indices count: left_to_right or largest_first
+            selection: track (follow the chosen person) or per_frame (re-apply the index on every frame)
+            target_gender: any, male or female (neural engine only)
+            source_gender: any, male or female (neural engine only)
+            frame_cap: process at most this many frames (0 = all)
+            start: seconds to start at (0 = the beginning)
+            end: seconds to end at (0 = the end)
+            restore: none, gfpgan or codeformer
+            codeformer_weight: 0 (quality) to 1 (fidelity)
+            restore_visibility: 0.1 to 1, how much of the restored face shows
+            output_format: same (GIF stays GIF), mp4 or gif
+        Returns:
+            the output video
+            the report: {job_id, status, engine, provider, frames, frames_swapped, coverage, notices, ...}
+        """
+        with shown_to_user("swap"):
+            options = build_options(video, face, target_faces, source_faces, engine, order, selection,
+                                    target_gender, source_gender, frame_cap, start, end, restore,
+                                    codeformer_weight, restore_visibility, output_format)
+            job = self.service.submit(options, meta={"door": "gradio"})
+        log.info("ui: submitted job %s", job.id)
+        settled = False
+        try:
+            while not job.finished:
+                yield gr.skip(), _job_state(job)
+                _show_progress(progress, job)  # after the yield, so the client's latest status carries it
+                with shown_to_user("swap"):
+                    job = self.service.wait(job.id, timeout=POLL_INTERVAL_S)
+            settled = True
+        finally:
+            if not settled:
+                self._cancel_quietly(job.id)
+        yield from self._finish(job)
+
+    def _finish(self, job: Job) -> Iterator[tuple[Any, dict[str, Any]]]:
+        if job.status == "cancelled":
+            raise gr.Error("The swap was cancelled.", title="Cancelled", print_exception=False)
+        if job.status == "failed":
+            error = job.error or {}
+            message = error.get("message") or FaceSwapError("internal_error").message
+            raise gr.Error(message, title=_title(error.get("code") or "internal_error"), print_exception=False)
+        report = {"job_id": job.id, "status": job.status, **(job.report or {})}
+        with shown_to_user("swap result"):
+            staged = self._stage_output(job)
+        try:
+            yield str(staged), report
+        finally:
+            shutil.rmtree(staged.parent, ignore_errors=True)
+
+    def _stage_output(self, job: Job) -> Path:
+        """A copy of the job's output in the system temp dir, where Gradio may take it into its cache (the data
+        dir is not, and must not be, one of Gradio's allowed paths: it holds everyone's files); removed once
+        Gradio has its copy."""
+        if not job.output_file_id:
+            raise FaceSwapError("video_output_missing")
+        source = Path(self.service.file_path(job.output_file_id))
+        staged = Path(tempfile.mkdtemp(prefix="faceswap-ui-")) / f"faceswap-{job.id[:12]}{source.suffix}"
+        try:
+            staged.hardlink_to(source)
+        except OSError:
+            shutil.copyfile(source, staged)
+        return staged
+
+    def _cancel_quietly(self, job_id: str) -> None:
+        try:
+            self.service.cancel(job_id)
+            log.info("ui: cancelled job %s (the page cancelled or went away)", job_id)
+        except Exception:
+            log.exception("ui: could not cancel job %s", job_id)
+
+    @staticmethod
+    def show_result(video: str | None, report: dict[str, Any]) -> tuple[Any, Any, Any, str]:
+        """After a swap: a download, a GIF shown as an image (browsers cannot play GIF in <video>), notices."""
+        is_gif = bool(video) and str(video).lower().endswith(".gif")
+        lines = []
+        if report and report.get("frames"):
+            lines.append(f"Swapped {report.get('frames_swapped', 0)} of {report['frames']} frames with the "
+                         f"{report.get('engine', '?')} engine ({report.get('provider', '?')}).")
+        return (video, gr.update(value=video if is_gif else None, visible=is_gif),
+                gr.update(visible=not is_gif), "\n\n".join([*lines, notices_markdown((report or {}).get("notices"))]))
+
+
+def _show_progress(progress: gr.Progress, job: Job) -> None:
+    if job.status == "queued":
+        position = f" (position {job.position})" if job.position else ""
+        progress(0.0, desc=f"Waiting in the job queue{position}")
+    elif job.frames_total:
+        progress((job.frames_done or 0, job.frames_total), desc="Swapping faces", unit="frames")
+    else:
+        progress(job.progress or 0.0, desc="Starting")
+
+
+def _job_state(job: Job) -> dict[str, Any]:
+    return {"job_id": job.id, "status": job.status, "position": job.position, "progress": job.progress,
+            "frames_done": job.frames_done, "frames_total": job.frames_total}

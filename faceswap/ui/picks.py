@@ -1,0 +1,74 @@
+"""Face thumbnails for the galleries and the picks a person makes by clicking them (pure functions)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from faceswap.faces.types import Frame
+
+Thumb = tuple[np.ndarray, str]
+"""(RGB thumbnail, caption): what a gallery shows for one face; kept in a `gr.State` between clicks."""
+
+PICK_COLOUR = (34, 197, 94)  # RGB green
+BORDER = 6
+
+
+def thumbs_from_listing(faces: Sequence[object]) -> list[Thumb]:
+    """Gallery entries for `FoundFace`s: the BGR thumbnail turned RGB, captioned with index, gender and age."""
+    thumbs = []
+    for face in faces:
+        details = [detail for detail in (getattr(face, "gender", None), getattr(face, "age", None)) if detail]
+        caption = f"Face {face.index}" + (f" ({', '.join(str(d) for d in details)})" if details else "")
+        thumbs.append((np.ascontiguousarray(face.thumbnail[:, :, ::-1]), caption))
+    return thumbs
+
+
+def parse_picks(text: str | None) -> list[int]:
+    """The indices in `text` in the order typed ("2, 0" → [2, 0]); anything that is not a number is ignored, so a
+    half-typed entry never breaks clicking (the swap itself validates the text strictly)."""
+    seen: list[int] = []
+    for token in re.findall(r"\d+", text or ""):
+        if int(token) not in seen:
+            seen.append(int(token))
+    return seen
+
+
+def toggle_pick(picks: list[int], index: int) -> list[int]:
+    """Unpick `index` when picked, else add it at the end (its pairing position)."""
+    return [pick for pick in picks if pick != index] if index in picks else [*picks, index]
+
+
+def format_picks(picks: Sequence[int]) -> str:
+    return ",".join(str(pick) for pick in picks)
+
+
+def gallery_items(thumbs: Sequence[Thumb], picks: Sequence[int]) -> list[tuple[np.ndarray, str]]:
+    """Thumbnails with the picked ones framed in green and numbered by pick order."""
+    items = []
+    for index, (image, caption) in enumerate(thumbs):
+        if index in picks:
+            position = list(picks).index(index) + 1
+            items.append((mark_picked(image, position), f"{caption} ✓ picked #{position}"))
+        else:
+            items.append((image, caption))
+    return items
+
+
+def mark_picked(image: Frame, position: int) -> Frame:
+    """A copy with a green frame and the pick number in a green disc at the top-left corner."""
+    marked = image.copy()
+    height, width = marked.shape[:2]
+    cv2.rectangle(marked, (0, 0), (width - 1, height - 1), PICK_COLOUR, BORDER * 2)
+    radius = max(12, width // 8)
+    centre = (BORDER + radius, BORDER + radius)
+    cv2.circle(marked, centre, radius, PICK_COLOUR, -1, lineType=cv2.LINE_AA)
+    label = str(position)
+    scale = radius / 16
+    (text_w, text_h), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
+    cv2.putText(marked, label, (centre[0] - text_w // 2, centre[1] + text_h // 2), cv2.FONT_HERSHEY_SIMPLEX,
+                scale, (255, 255, 255), 2, cv2.LINE_AA)
+    return marked
