@@ -168,10 +168,9 @@ class JobService:
         self.file_info(file_id)
         return self.blobs.path(file_id)
 
-    def reserve_upload(self, *, filename: str, size: int, content_type: str | None) -> tuple[str, str]:
-        """A WaveSpeed-style upload ticket: (file id, single-use token)."""
-        info, token = self.blobs.reserve(filename=filename, size=size, content_type=content_type)
-        return info.id, token
+    def reserve_upload(self, *, filename: str, size: int, content_type: str | None) -> tuple[BlobInfo, str]:
+        """A WaveSpeed-style upload ticket: the pending file and its single-use token (see BlobStore)."""
+        return self.blobs.reserve(filename=filename, size=size, content_type=content_type)
 
     # -- internals -----------------------------------------------------------------------------------------------
 

@@ -1,0 +1,213 @@
+"""What every REST dialect shares: the app context, API keys, the creation rate limit, absolute URLs, client
+inputs, and waiting for a job in sync mode.
+
+Rules that hold at every door (DESIGN §6): a client never names a local path (inputs are http(s) URLs, data URIs
+or base64, and URLs pointing at this server's own `/v1/files/{id}` are read from the store, not fetched); URLs we
+hand out are absolute; only job creation is rate limited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import logging
+import re
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from faceswap.config import Settings
+from faceswap.errors import FaceSwapError
+from faceswap.jobs import Job, JobService
+from faceswap.media.fetch import precheck_url
+from faceswap.media.inputs import decode_inline, is_url
+from faceswap.options import SwapOptions
+
+log = logging.getLogger(__name__)
+
+SYNC_POLL_S = 0.25
+_OWN_FILE = re.compile(r"/v1/files/(?P<id>[A-Za-z0-9_-]{32})")
+
+
+class RateLimited(FaceSwapError):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("rate_limited", f"Too many tasks created; retry in {max(1, round(retry_after))} s.")
+        self.retry_after = max(1, round(retry_after))
+
+
+@dataclass
+class RateLimiter:
+    """A token bucket per caller: `per_minute` creations, refilled evenly; 0 or less turns the limit off."""
+
+    per_minute: int
+    clock: Any = time.monotonic
+    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self, caller: str) -> None:
+        if self.per_minute <= 0:
+            return
+        rate = self.per_minute / 60.0
+        now = self.clock()
+        with self._lock:
+            tokens, seen = self._buckets.get(caller, (float(self.per_minute), now))
+            tokens = min(float(self.per_minute), tokens + (now - seen) * rate)
+            if tokens < 1.0:
+                self._buckets[caller] = (tokens, now)
+                raise RateLimited((1.0 - tokens) / rate)
+            self._buckets[caller] = (tokens - 1.0, now)
+            if len(self._buckets) > 10_000:  # forget idle callers (a full bucket is the default anyway)
+                self._buckets = {key: value for key, value in self._buckets.items() if now - value[1] < 120}
+
+
+@dataclass
+class ApiContext:
+    service: JobService
+    settings: Settings
+    limiter: RateLimiter
+
+
+def context(request: Request) -> ApiContext:
+    return request.app.state.api
+
+
+# -- keys ---------------------------------------------------------------------------------------------------------
+
+def presented_key(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    key = request.headers.get("x-api-key", "").strip()
+    return key or None
+
+
+def authenticate(request: Request) -> str | None:
+    """The caller's owner tag (a hash of its key), or None when the server runs without keys.
+
+    Missing key: 401 `unauthorized`; a key that is not configured: 401 `invalid_api_key`.
+    """
+    settings = context(request).settings
+    if not settings.api_keys:
+        return None
+    key = presented_key(request)
+    if key is None:
+        raise FaceSwapError("unauthorized", "This server needs an API key: send `Authorization: Bearer <key>` or "
+                            "`x-api-key: <key>`.")
+    if not any(hmac.compare_digest(key.encode(), known.encode()) for known in settings.api_keys):
+        raise FaceSwapError("invalid_api_key", "The API key is invalid or inactive.")
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def limit_creation(request: Request, owner: str | None) -> None:
+    caller = owner or f"ip:{request.client.host if request.client else 'unknown'}"
+    context(request).limiter.take(caller)
+
+
+def owned_job(ctx: ApiContext, job_id: str, owner: str | None) -> Job:
+    """The job, unless another key created it (then it reads as unknown, like any id the caller cannot see)."""
+    job = ctx.service.get(job_id)
+    if job.owner != owner and owner is not None:
+        raise FaceSwapError("task_not_found", f"No task with id {job_id!r}.")
+    return job
+
+
+# -- URLs ---------------------------------------------------------------------------------------------------------
+
+def base_url(request: Request, settings: Settings) -> str:
+    return settings.public_base_url or str(request.base_url).rstrip("/")
+
+
+def file_url(request: Request, settings: Settings, file_id: str) -> str:
+    return f"{base_url(request, settings)}/v1/files/{file_id}"
+
+
+def own_file_id(url: str, request: Request, settings: Settings) -> str | None:
+    """The file id when `url` is one of this server's `/v1/files/{id}` links (request host or public URL)."""
+    parts = urlsplit(url.strip())
+    for base in {str(request.base_url), settings.public_base_url or ""}:
+        if not base:
+            continue
+        base_parts = urlsplit(base)
+        prefix = base_parts.path.rstrip("/")
+        if parts.netloc.lower() != base_parts.netloc.lower() or not parts.path.startswith(prefix):
+            continue
+        match = _OWN_FILE.fullmatch(parts.path[len(prefix):])
+        if match:
+            return match["id"]
+    return None
+
+
+# -- inputs and options -------------------------------------------------------------------------------------------
+
+def client_input(value: str, *, field: str, request: Request, ctx: ApiContext) -> str:
+    """A client's input reference made safe for the job: an external URL (checked now, fetched by the worker), or
+    the store path of our own file or of inline data. Local paths are refused. Runs in a worker thread."""
+    text = value.strip()
+    if is_url(text):
+        file_id = own_file_id(text, request, ctx.settings)
+        if file_id is not None:
+            return str(ctx.service.file_path(file_id))
+        precheck_url(text, ctx.settings, field=field)
+        return text
+    decoded = decode_inline(text, ctx.settings, field=field)
+    if decoded is None:
+        raise FaceSwapError("invalid_request", f"{field}: give an http(s) URL, a data URI or base64 data "
+                            "(paths on the server are not accepted).", field=field)
+    data, suffix = decoded
+    return str(ctx.service.file_path(ctx.service.store_file(data, filename=f"{field.rsplit('.', 1)[-1]}{suffix}")))
+
+
+def build_options(fields: Mapping[str, Any], names: Mapping[str, str]) -> SwapOptions:
+    """`SwapOptions.parse`, with option names in error messages replaced by the dialect's field names."""
+    try:
+        return SwapOptions.parse(dict(fields))
+    except FaceSwapError as exc:
+        message = exc.message
+        for option, name in names.items():
+            message = re.sub(rf"(?<![\w.]){re.escape(option)}(?=:)", name, message)
+        raise FaceSwapError(exc.code, message, field=names.get(exc.field or "", exc.field)) from exc
+
+
+# -- results ------------------------------------------------------------------------------------------------------
+
+def output_url(request: Request, ctx: ApiContext, job: Job) -> str | None:
+    if job.status != "succeeded" or not job.output_file_id:
+        return None
+    return file_url(request, ctx.settings, job.output_file_id)
+
+
+def output_mime(ctx: ApiContext, job: Job) -> str:
+    try:
+        return ctx.service.file_info(job.output_file_id or "").content_type
+    except FaceSwapError:
+        return "video/mp4"
+
+
+def output_base64(ctx: ApiContext, job: Job) -> str:
+    path = ctx.service.file_path(job.output_file_id or "")
+    return base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def iso(moment: Any) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
+
+
+async def wait_for_job(request: Request, ctx: ApiContext, job: Job) -> Job:
+    """Block (asynchronously) until the job finishes; a client that hangs up cancels it."""
+    while not job.finished:
+        await asyncio.sleep(SYNC_POLL_S)
+        if await request.is_disconnected():
+            log.info("job %s: the sync caller went away; cancelling", job.id)
+            await run_in_threadpool(ctx.service.cancel, job.id)
+            return job
+        job = await run_in_threadpool(ctx.service.get, job.id)
+    return job

@@ -1,0 +1,105 @@
+"""The ASGI app: REST dialects + files + health, the job service in the app's lifespan, and the Gradio UI at "/".
+
+`create_app` is the one factory (`python app.py` serves it; `uvicorn --factory faceswap.server:create_app` works
+too). Models load lazily, on the first job, so the app answers within seconds of starting. Without the UI, `GET /`
+is a JSON health check; with it, "/" is the Gradio page and `GET /health` is the health check.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from starlette.concurrency import run_in_threadpool
+
+from faceswap import __version__
+from faceswap.api import files, openoctopus, segmind, wavespeed
+from faceswap.api.common import ApiContext, RateLimiter
+from faceswap.api.errors import RequestGuard, install_error_handlers, install_unknown_route_handlers
+from faceswap.config import Settings
+from faceswap.jobs import JobService
+
+log = logging.getLogger(__name__)
+
+_DESCRIPTION = """Self-hosted video face swap. The same job queue speaks three hosted services' dialects:
+**OpenOctopus** (`/v1/videos/generations`, `/v1/tasks/{id}`), **Segmind** (`/v2/videofaceswap`, sync
+`/v1/videofaceswap`) and **WaveSpeed** (`/api/v3/wavespeed-ai/video-face-swap`, uploads). When API keys are
+configured, send `Authorization: Bearer <key>` or `x-api-key: <key>`. Result files (`/v1/files/{id}`) need no key:
+their unguessable id is the capability."""
+
+
+def create_app(settings: Settings | None = None, *, with_ui: bool = True, runtime: Any = None,
+               runner: Any = None) -> FastAPI:
+    """Build the app. `runtime` and `runner` default to the real ones (tests inject a fake runner)."""
+    settings = settings or Settings.from_env()
+    if runtime is None:
+        from faceswap.runtime import Runtime
+
+        runtime = Runtime(settings)
+    service = JobService(runtime, settings, runner=runner)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(service.start)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(service.close)
+
+    app = FastAPI(title="faceswap", version=__version__, description=_DESCRIPTION, lifespan=lifespan,
+                  docs_url="/docs", openapi_url="/openapi.json", redoc_url=None)
+    app.state.api = ApiContext(service, settings, RateLimiter(settings.rate_limit_per_minute))
+    app.state.service, app.state.runtime, app.state.settings = service, runtime, settings
+    install_error_handlers(app)
+    app.add_middleware(RequestGuard, max_body=2 * (settings.max_upload_bytes * 4 // 3 + 4) + 1024 * 1024)
+
+    async def health(request: Request) -> dict[str, Any]:
+        return {"status": "ok", "service": "faceswap", "version": __version__,
+                "queue": {"size": await run_in_threadpool(service.queue_size), "concurrency": service.concurrency()}}
+
+    app.add_api_route("/health", health, methods=["GET", "HEAD"], summary="Health check", tags=["Health"])
+    for router in (openoctopus.router, segmind.router, wavespeed.router, files.router):
+        app.include_router(router)
+    install_unknown_route_handlers(app)
+    if not (with_ui and _mount_ui(app, service, runtime, settings)):
+        app.add_api_route("/", health, methods=["GET", "HEAD"], summary="Health check", tags=["Health"])
+    return app
+
+
+def _mount_ui(app: FastAPI, service: JobService, runtime: Any, settings: Settings) -> bool:
+    try:
+        import gradio as gr
+
+        from faceswap.ui import build_ui
+    except ImportError as exc:
+        log.warning("the Gradio UI is not available (%s); serving the REST API only", exc)
+        return False
+    gr.mount_gradio_app(app, build_ui(service, runtime, settings), path="/", auth=settings.ui_auth)
+    return True
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure_warnings(host: str, settings: Settings, *, with_ui: bool = True) -> list[str]:
+    """What is left open when the server listens on `host` (empty on loopback)."""
+    if is_loopback(host):
+        return []
+    warnings = []
+    if not settings.api_keys:
+        warnings.append(f"listening on {host} with no API keys: anyone who can reach this port can use the REST "
+                        "API (set FACESWAP_API_KEYS=key1,key2)")
+    if with_ui and settings.ui_auth is None:
+        warnings.append(f"listening on {host} with no UI login: anyone who can reach this port can use the web app "
+                        "and its Gradio API (set FACESWAP_UI_AUTH=user:password)")
+    return warnings

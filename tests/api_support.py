@@ -1,0 +1,132 @@
+"""Helpers for the job-core and REST tests: a fake pipeline runner, a live server on 127.0.0.1, a file server.
+
+The fake runner stands in for `faceswap.pipeline.run` where a test is about the job core, not about swapping (50
+parallel jobs, restarts, cancel timing): it resolves its inputs like the pipeline does (so URLs really are fetched
+and data URIs decoded), reports progress per "frame", honours `should_cancel`, and writes a real output file (a copy
+of the input video). Tests about swapping use the real pipeline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from faceswap.config import Settings
+from faceswap.errors import FaceSwapError
+from faceswap.media.inputs import resolve_input
+from faceswap.options import SwapOptions
+from faceswap.report import FaceCounts, Progress, SwapReport, SwapResult
+
+
+@dataclass
+class FakeRunner:
+    frames: int = 6
+    delay_s: float = 0.0
+    fail_code: str | None = None
+    settings: Settings | None = None
+    calls: list[str] = field(default_factory=list)
+    started: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, options: SwapOptions, runtime: Any, output: Path, *,
+                 progress: Callable[[Progress], None] | None = None, should_cancel: Callable[[], bool] | None = None,
+                 workdir: Path | None = None) -> SwapResult:
+        with self._lock:
+            self.calls.append(options.video)
+        self.started.set()
+        settings = self.settings or getattr(runtime, "settings", None)
+        scratch = workdir or output.parent
+        video = resolve_input(options.video, scratch, settings, field="video")
+        resolve_input(options.face, scratch, settings, field="face")
+        for frame in range(self.frames):
+            if should_cancel is not None and should_cancel():
+                raise FaceSwapError("task_cancelled")
+            time.sleep(self.delay_s)
+            if progress is not None:
+                progress(Progress(frame + 1, self.frames))
+        if self.fail_code:
+            raise FaceSwapError(self.fail_code, f"fake runner failed with {self.fail_code}")
+        target = output.with_suffix(video.suffix or ".mp4")
+        shutil.copyfile(video, target)
+        report = SwapReport(engine="classic", provider="cpu", frames=self.frames, frames_swapped=self.frames,
+                            faces_per_frame=FaceCounts(1, 1, 1.0), width=0, height=0, fps=0.0, duration_s=0.0,
+                            has_audio=False, output_format=target.suffix.lstrip("."), restore=options.restore,
+                            elapsed_s=self.frames * self.delay_s)
+        return SwapResult(target, report)
+
+
+class FakeRuntime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+
+def free_socket(host: str = "127.0.0.1") -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    return sock
+
+
+@contextlib.contextmanager
+def live_server(app: Any) -> Iterator[str]:
+    """Serve `app` with uvicorn in a thread on a random 127.0.0.1 port; yields the base URL."""
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        sock.close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    redirects: dict[str, str] = {}  # noqa: RUF012 (replaced per server by a subclass)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        target = self.redirects.get(self.path)
+        if target is not None:
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        super().do_GET()
+
+
+@contextlib.contextmanager
+def file_server(directory: Path, *, host: str = "127.0.0.1",
+                redirects: dict[str, str] | None = None) -> Iterator[str]:
+    """A plain HTTP server for `directory` (and `redirects`: path → Location); yields its base URL."""
+    handler = type("Handler", (_QuietHandler,), {"redirects": dict(redirects or {})})
+    server = http.server.ThreadingHTTPServer((host, 0), functools.partial(handler, directory=str(directory)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
