@@ -1,0 +1,85 @@
+"""inswapper_128: put a source identity onto a target face (MODELS.md §2).
+
+The source latent is computed exactly as insightface computes it: the L2-normalised ArcFace embedding times the
+`emap` matrix read from the file's last initializer, re-normalised, float32. The target face is aligned onto the
+128 template (`arcface_dst + (8, 0)`), fed as RGB in [0, 1], and the model's output is pasted back into the face's
+region only, through a feathered box mask (`faces.paste`). Input and output names are read from the session; the
+image and latent inputs are told apart by shape, so files that name or order them differently work too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from faceswap.errors import FaceSwapError
+from faceswap.faces.align import arcface_template, warp_to_template
+from faceswap.faces.paste import feathered_box_mask, paste_back
+from faceswap.faces.types import Face, Frame, normalized
+from faceswap.models.signature import Signature
+
+MASK_BLUR = 0.3
+
+
+@dataclass(frozen=True)
+class SourceLatent:
+    """What the swapper needs from one source face: its latent, and the embedding it came from."""
+
+    latent: NDArray[np.float32]
+    """(1, 512) float32, unit length."""
+    embedding: NDArray[np.float32]
+
+
+def source_latent(embedding: NDArray[np.floating], emap: NDArray[np.float32]) -> NDArray[np.float32]:
+    """insightface's `latent = normed_embedding @ emap; latent /= ||latent||` as a (1, 512) float32 array."""
+    latent = normalized(embedding).reshape(1, -1) @ emap
+    norm = float(np.linalg.norm(latent))
+    if not np.isfinite(norm) or norm == 0:
+        raise FaceSwapError("source_face_not_found", "the source face's identity vector is empty; use a clearer photo")
+    return np.ascontiguousarray(latent / norm, dtype=np.float32)
+
+
+class Inswapper:
+    name = "neural"
+
+    def __init__(self, session: Any, signature: Signature, emap: NDArray[np.float32], *,
+                 embedder: Callable[[Frame, Face], Face] | None = None) -> None:
+        self.session = session
+        image, latent = signature.image_input(), signature.latent_input()
+        self.image_name, self.latent_name = image.name, latent.name
+        self.output_name = signature.outputs[0].name
+        self.size = int(image.shape[2] or 128)
+        self.template = arcface_template(self.size)
+        self.emap = emap
+        self.embedder = embedder
+        self.mask = feathered_box_mask(self.size, blur=MASK_BLUR)
+
+    def prepare_source(self, image: Frame, face: Face) -> SourceLatent:
+        if face.embedding is None:
+            if self.embedder is None:
+                raise FaceSwapError("internal_error", "the source face has no embedding and no embedder was given")
+            face = self.embedder(image, face)
+        embedding = normalized(face.embedding)
+        if embedding.shape[0] != self.emap.shape[0]:
+            raise FaceSwapError(
+                "invalid_request",
+                f"inswapper needs a {self.emap.shape[0]}-d ArcFace embedding of the source face, got "
+                f"{embedding.shape[0]}-d (faces found by the classic engine cannot feed the neural swapper)")
+        return SourceLatent(latent=source_latent(embedding, self.emap), embedding=embedding)
+
+    def swapped_crop(self, frame: Frame, target: Face, source: SourceLatent) -> tuple[Frame, NDArray[np.float64]]:
+        """The model's output for `target` as a BGR uint8 crop, and the frame→crop matrix."""
+        crop, matrix = warp_to_template(frame, target.kps, self.template, self.size)
+        blob = cv2.dnn.blobFromImage(crop, 1.0 / 255.0, (self.size, self.size), (0.0, 0.0, 0.0), swapRB=True)
+        prediction = self.session.run([self.output_name], {self.image_name: blob, self.latent_name: source.latent})[0]
+        rgb = np.clip(np.asarray(prediction)[0].transpose(1, 2, 0) * 255.0, 0, 255)
+        return np.ascontiguousarray(np.rint(rgb).astype(np.uint8)[:, :, ::-1]), matrix
+
+    def swap(self, frame: Frame, target: Face, source: SourceLatent) -> Frame:
+        swapped, matrix = self.swapped_crop(frame, target, source)
+        return paste_back(frame, swapped, matrix, self.mask)

@@ -1,0 +1,151 @@
+"""The model registry: one frozen `ModelSpec` per weight file, as data.
+
+Hosting choices (MODELS.md §2–§9), written down here because they are decisions:
+- buffalo_l files (det_10g, w600k_r50, genderage) come from the Hugging Face mirror `public-data/insightface`
+  (`models/buffalo_l/<file>`), pinned by the sha256 of insightface's own release files.
+- inswapper_128.onnx comes from `hacksider/deep-live-cam`, the **original** file (sha256 `e4a3f08c…`).
+  FaceFusion's copy is a different, modified file and is deliberately not used.
+- GFPGAN v1.4 ONNX comes from the `Gourieff/ReActor` dataset (the harisreedhar export, 340,256,690 bytes), the
+  one build whose size and sha256 are published.
+- CodeFormer ONNX comes from `facefusion/models-3.0.0` (inputs `input` and float64 `weight`). Neither its size
+  nor its sha256 is published; FaceFusion publishes a CRC32 (`codeformer.hash` = 1456f3ab), which is what we
+  check. `models verify` says plainly that this file is checked by CRC32 only.
+
+All InsightFace weights are for non-commercial research only; CodeFormer is under the non-commercial NTU S-Lab
+licence 1.0. `python -m faceswap models list` prints these terms next to each file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal
+
+from faceswap.errors import FaceSwapError
+
+ModelKind = Literal["detector", "recognizer", "genderage", "swapper", "restorer"]
+Template = Literal["letterbox", "arcface_112", "arcface_128", "bbox_96", "ffhq_512"]
+
+INSIGHTFACE_LICENCE = "InsightFace pretrained models: non-commercial research use only"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    """Short name used on the command line and in code (`det_10g`)."""
+    filename: str
+    """File name inside the models directory."""
+    kind: ModelKind
+    repo_id: str
+    """Hugging Face repository the file is downloaded from."""
+    repo_path: str
+    """Path of the file inside that repository."""
+    repo_type: Literal["model", "dataset"]
+    size: int | None
+    """Exact size in bytes, when published."""
+    sha256: str | None
+    """sha256 of the file, when published; None means the file can only be checked by size or CRC32."""
+    licence: str
+    input_size: int
+    template: Template
+    mean: float
+    std: float
+    """Pre-processing `(pixel - mean) / std` as the reference implementation applies it (informational: the
+    engine reads the real rule from the file, e.g. insightface's node-name test for ArcFace)."""
+    crc32: str | None = None
+    """CRC32 (8 hex digits) when that is the only published checksum (FaceFusion's `.hash` files)."""
+    description: str = ""
+
+    @property
+    def url(self) -> str:
+        prefix = "datasets/" if self.repo_type == "dataset" else ""
+        return f"https://huggingface.co/{prefix}{self.repo_id}/resolve/main/{self.repo_path}"
+
+    @property
+    def checksum_note(self) -> str:
+        if self.sha256:
+            return "sha256"
+        if self.crc32:
+            return "CRC32 only (no published sha256 or size)"
+        if self.size:
+            return "size only (no published checksum)"
+        return "unchecked (nothing published)"
+
+
+SPECS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        name="det_10g", filename="det_10g.onnx", kind="detector",
+        repo_id="public-data/insightface", repo_path="models/buffalo_l/det_10g.onnx", repo_type="model",
+        size=16_923_827, sha256="5838f7fe053675b1c7a08b633df49e7af5495cee0493c7dcf6697200b85b5b91",
+        licence=INSIGHTFACE_LICENCE, input_size=640, template="letterbox", mean=127.5, std=128.0,
+        description="SCRFD-10GF face detector with 5 key points (buffalo_l)"),
+    ModelSpec(
+        name="w600k_r50", filename="w600k_r50.onnx", kind="recognizer",
+        repo_id="public-data/insightface", repo_path="models/buffalo_l/w600k_r50.onnx", repo_type="model",
+        size=174_383_860, sha256="4c06341c33c2ca1f86781dab0e829f88ad5b64be9fba56e56bc9ebdefc619e43",
+        licence=INSIGHTFACE_LICENCE, input_size=112, template="arcface_112", mean=127.5, std=127.5,
+        description="ArcFace IResNet-50 (WebFace600K) 512-d identity embedding (buffalo_l)"),
+    ModelSpec(
+        name="genderage", filename="genderage.onnx", kind="genderage",
+        repo_id="public-data/insightface", repo_path="models/buffalo_l/genderage.onnx", repo_type="model",
+        size=1_322_532, sha256="4fde69b1c810857b88c64a335084f1c3fe8f01246c9a191b48c7bb756d6652fb",
+        licence=INSIGHTFACE_LICENCE, input_size=96, template="bbox_96", mean=0.0, std=1.0,
+        description="gender and age (buffalo_l)"),
+    ModelSpec(
+        name="inswapper_128", filename="inswapper_128.onnx", kind="swapper",
+        repo_id="hacksider/deep-live-cam", repo_path="inswapper_128.onnx", repo_type="model",
+        size=554_253_681, sha256="e4a3f08c753cb72d04e10aa0f7dbe3deebbf39567d4ead6dce08e98aa49e16af",
+        licence=INSIGHTFACE_LICENCE, input_size=128, template="arcface_128", mean=0.0, std=255.0,
+        description="InsightFace inswapper_128 face swapper (original release file)"),
+    ModelSpec(
+        name="gfpgan_1.4", filename="GFPGANv1.4.onnx", kind="restorer",
+        repo_id="Gourieff/ReActor", repo_path="models/facerestore_models/GFPGANv1.4.onnx", repo_type="dataset",
+        size=340_256_690, sha256="6548e54cbcf248af385248f0c1193b359c37a0f98b836282b09cf48af4fd2b73",
+        licence="GFPGAN: Apache-2.0 code with third-party parts under NVIDIA (StyleGAN2) and CC BY-NC-SA 4.0 terms",
+        input_size=512, template="ffhq_512", mean=127.5, std=127.5,
+        description="GFPGAN v1.4 face restoration (ONNX export)"),
+    ModelSpec(
+        name="codeformer", filename="codeformer.onnx", kind="restorer",
+        repo_id="facefusion/models-3.0.0", repo_path="codeformer.onnx", repo_type="model",
+        size=None, sha256=None, crc32="1456f3ab",
+        licence="CodeFormer: NTU S-Lab License 1.0 (non-commercial)",
+        input_size=512, template="ffhq_512", mean=127.5, std=127.5,
+        description="CodeFormer face restoration with fidelity weight (FaceFusion's ONNX export)"),
+)
+
+REGISTRY: Mapping[str, ModelSpec] = MappingProxyType({spec.name: spec for spec in SPECS})
+
+GROUPS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "neural": ("det_10g", "w600k_r50", "genderage", "inswapper_128"),
+    "gfpgan": ("gfpgan_1.4",),
+    "restorers": ("gfpgan_1.4", "codeformer"),
+    "all": tuple(spec.name for spec in SPECS),
+})
+
+
+def resolve_names(names: Iterable[str], registry: Mapping[str, ModelSpec] = REGISTRY) -> tuple[str, ...]:
+    """Model names from names, file names or group names (`neural`, `restorers`, `all`), in order, once each.
+
+    No names at all means every model in the registry.
+    """
+    wanted = [name.strip() for name in names if name.strip()]
+    if not wanted:
+        return tuple(registry)
+    by_filename = {spec.filename.lower(): spec.name for spec in registry.values()}
+    resolved: list[str] = []
+    for name in wanted:
+        key = name.lower()
+        if key in registry:
+            found: tuple[str, ...] = (key,)
+        elif name in registry:
+            found = (name,)
+        elif key in by_filename:
+            found = (by_filename[key],)
+        elif key in GROUPS and all(member in registry for member in GROUPS[key]):
+            found = GROUPS[key]
+        else:
+            choices = ", ".join([*registry, *GROUPS])
+            raise FaceSwapError("invalid_request", f"unknown model {name!r}; choose from: {choices}", field="models")
+        resolved.extend(item for item in found if item not in resolved)
+    return tuple(resolved)

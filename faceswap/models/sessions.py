@@ -1,0 +1,202 @@
+"""onnxruntime sessions: provider choice, one cached session per (file, providers), honest provider reporting.
+
+Provider order: the names in FACESWAP_PROVIDERS (short names such as `cuda` or full onnxruntime names), else the
+best available of TensorRT, CUDA, CoreML, CPU. CPU is always last so a session can still be created. When a GPU
+provider was asked for and does not load, a warning is logged and a notice is kept (the engine carries it into the
+report): the run goes on on CPU, but never silently.
+
+Installing insightface on a GPU machine pulls the CPU `onnxruntime` next to `onnxruntime-gpu`; both own the
+`onnxruntime` module and the last one installed wins, so the GPU can vanish. That is detected from the installed
+distributions (importlib.metadata) and reported with the fix (DESIGN §10).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from faceswap.errors import FaceSwapError
+
+log = logging.getLogger(__name__)
+
+CPU = "CPUExecutionProvider"
+DEFAULT_ORDER: tuple[str, ...] = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CoreMLExecutionProvider",
+                                  CPU)
+SHORT_NAMES: dict[str, str] = {
+    "tensorrt": "TensorrtExecutionProvider", "trt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider", "gpu": "CUDAExecutionProvider", "rocm": "ROCMExecutionProvider",
+    "migraphx": "MIGraphXExecutionProvider", "coreml": "CoreMLExecutionProvider",
+    "directml": "DmlExecutionProvider", "dml": "DmlExecutionProvider", "openvino": "OpenVINOExecutionProvider",
+    "cpu": CPU,
+}
+ONNXRUNTIME_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-openvino",
+                             "onnxruntime-silicon", "onnxruntime-rocm", "onnxruntime-training")
+
+
+def full_provider_name(name: str) -> str:
+    """`cuda` → `CUDAExecutionProvider`; full names pass through (matched case-insensitively)."""
+    text = name.strip()
+    if text.lower() in SHORT_NAMES:
+        return SHORT_NAMES[text.lower()]
+    for known in (*DEFAULT_ORDER, *SHORT_NAMES.values()):
+        if known.lower() == text.lower():
+            return known
+    return text
+
+
+def short_provider_name(name: str) -> str:
+    """`CUDAExecutionProvider` → `cuda`: the form reports show."""
+    return name.removesuffix("ExecutionProvider").lower() or name
+
+
+def installed_onnxruntime_distributions() -> list[str]:
+    """Names of the installed distributions that provide the `onnxruntime` module."""
+    found = []
+    for dist in ONNXRUNTIME_DISTRIBUTIONS:
+        try:
+            metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+        found.append(dist)
+    return found
+
+
+def distribution_notices(distributions: Sequence[str], available: Sequence[str]) -> list[str]:
+    """What to tell the user about the installed onnxruntime packages (empty when all is well)."""
+    notices = []
+    if len(distributions) > 1:
+        gpu = [d for d in distributions if d != "onnxruntime"] or list(distributions[1:])
+        keep = gpu[0]
+        notices.append(
+            f"Several onnxruntime packages are installed ({', '.join(distributions)}). They share the `onnxruntime` "
+            f"module, so whichever was installed last wins (available providers now: {', '.join(available)}). "
+            f"Keep one: `pip uninstall -y {' '.join(distributions)} && pip install {keep}`.")
+    if "onnxruntime-gpu" in distributions and "CUDAExecutionProvider" not in available:
+        notices.append("onnxruntime-gpu is installed but the CUDA provider is not available; check the CUDA and "
+                       "cuDNN libraries match this onnxruntime-gpu build.")
+    return notices
+
+
+class SessionFactory:
+    """Creates and caches onnxruntime sessions for model files. One per Runtime; thread-safe."""
+
+    def __init__(self, providers: Sequence[str] = (), *, threads: int | None = None,
+                 available: Sequence[str] | None = None, distributions: Sequence[str] | None = None) -> None:
+        import onnxruntime
+
+        self._ort = onnxruntime
+        self.requested: tuple[str, ...] = tuple(full_provider_name(p) for p in providers if p.strip())
+        self.available: tuple[str, ...] = tuple(available if available is not None
+                                                else onnxruntime.get_available_providers())
+        self.distributions: tuple[str, ...] = tuple(distributions if distributions is not None
+                                                    else installed_onnxruntime_distributions())
+        self.threads = threads
+        self._lock = threading.Lock()
+        self._sessions: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._notices: list[str] = []
+        self.providers: tuple[str, ...] = self._choose_providers()
+        for notice in distribution_notices(self.distributions, self.available):
+            self._notice(notice)
+
+    # -- public ------------------------------------------------------------------------------------------------
+    @property
+    def notices(self) -> list[str]:
+        with self._lock:
+            return list(self._notices)
+
+    def session(self, path: Path | str) -> Any:
+        """The cached `onnxruntime.InferenceSession` for `path` with this factory's providers."""
+        resolved = str(Path(path).resolve())
+        key = (resolved, self.providers)
+        with self._lock:
+            if key in self._sessions:
+                return self._sessions[key]
+        created = self._create(resolved)
+        with self._lock:
+            return self._sessions.setdefault(key, created)
+
+    def provider_for(self, session: Any) -> str:
+        """The provider that runs `session` (its first active provider), in short form: `cuda`, `cpu`…"""
+        active = session.get_providers()
+        return short_provider_name(active[0]) if active else "cpu"
+
+    def provider_report(self) -> dict[str, object]:
+        with self._lock:
+            sessions = {Path(path).name: list(session.get_providers()) for (path, _), session in self._sessions.items()}
+            notices = list(self._notices)
+        return {
+            "requested": list(self.requested),
+            "available": list(self.available),
+            "providers": list(self.providers),
+            "onnxruntime_version": self._ort.__version__,
+            "distributions": list(self.distributions),
+            "sessions": sessions,
+            "notices": notices,
+        }
+
+    # -- internals ---------------------------------------------------------------------------------------------
+    def _notice(self, text: str) -> None:
+        log.warning("%s", text)
+        with self._lock:
+            if text not in self._notices:
+                self._notices.append(text)
+
+    def _choose_providers(self) -> tuple[str, ...]:
+        if not self.requested:
+            chosen = [p for p in DEFAULT_ORDER if p in self.available]
+            return tuple(chosen) if chosen else (CPU,)
+        missing = [p for p in self.requested if p not in self.available]
+        chosen = [p for p in self.requested if p in self.available]
+        if missing:
+            self._notice(
+                f"FACESWAP_PROVIDERS asks for {', '.join(missing)}, which this onnxruntime "
+                f"({self._ort.__version__}) does not offer (available: {', '.join(self.available)}); "
+                f"running on {', '.join(chosen) or 'CPU'} instead.")
+        if CPU not in chosen:
+            chosen.append(CPU)
+        return tuple(chosen)
+
+    def _options(self) -> Any:
+        options = self._ort.SessionOptions()
+        options.log_severity_level = 3  # errors only; provider fallbacks are reported by us, plainly
+        options.graph_optimization_level = self._ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if self.threads:
+            options.intra_op_num_threads = self.threads
+        return options
+
+    def _provider_arguments(self, model_path: str) -> list[Any]:
+        arguments: list[Any] = []
+        for provider in self.providers:
+            if provider == "TensorrtExecutionProvider":
+                cache = Path(model_path).parent / ".trt-cache"
+                arguments.append((provider, {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache)}))
+            else:
+                arguments.append(provider)
+        return arguments
+
+    def _create(self, path: str) -> Any:
+        try:
+            session = self._ort.InferenceSession(path, sess_options=self._options(),
+                                                 providers=self._provider_arguments(path))
+        except Exception as exc:  # onnxruntime raises its own pybind error types
+            raise FaceSwapError(
+                "model_not_available",
+                f"{Path(path).name} could not be loaded by onnxruntime ({type(exc).__name__}: {exc}); the file is "
+                f"damaged or not an ONNX model. Delete it and download it again "
+                f"(`python -m faceswap models download`).",
+            ) from exc
+        self._check_fallback(path, session.get_providers())
+        return session
+
+    def _check_fallback(self, path: str, active: Iterable[str]) -> None:
+        active = list(active)
+        wanted_gpu = [p for p in self.providers if p != CPU]
+        if wanted_gpu and (not active or active[0] == CPU):
+            origin = "FACESWAP_PROVIDERS asks" if self.requested else "this onnxruntime offers"
+            self._notice(
+                f"{origin} {', '.join(wanted_gpu)} but it did not load for {Path(path).name}; it runs on CPU and "
+                "will be slow. Check the GPU drivers and CUDA/cuDNN libraries for this onnxruntime build.")
