@@ -151,14 +151,18 @@ def write_clip(path: Path, patches: Sequence[np.ndarray], layout: Layout, spec: 
     return path
 
 
-def _write_tone(container: av.container.OutputContainer, stream: av.AudioStream, seconds: float) -> None:
+def _write_tone(container: av.container.OutputContainer, stream: av.AudioStream, seconds: float,
+                beep_every: float | None = None) -> None:
     rate, chunk = 48000, 960
     channels = stream.layout.nb_channels
     total = int(rate * seconds)
     for start in range(0, total, chunk):
         n = min(chunk, total - start)
         t = (np.arange(start, start + n) / rate).astype(np.float32)
-        samples = np.tile((0.3 * np.sin(2 * np.pi * 440 * t))[None, :], (channels, 1)).astype(np.float32)
+        wave = 0.3 * np.sin(2 * np.pi * 440 * t)
+        if beep_every:
+            wave = np.where(np.mod(t + 1e-6, beep_every) < BEEP_SECONDS, 0.5 * np.sin(2 * np.pi * 1000 * t), 0.0)
+        samples = np.tile(wave[None, :], (channels, 1)).astype(np.float32)
         frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout=stream.layout.name)
         frame.sample_rate, frame.pts, frame.time_base = rate, start, fractions.Fraction(1, rate)
         for packet in stream.encode(frame):
@@ -246,3 +250,76 @@ def slot_boxes(layout: Layout, index: int, size: int, face_fraction: float = 0.5
     """The face area inside each slot of a frame (the centre of the patch), in slot order."""
     inset = int(size * (1 - face_fraction) / 2)
     return [(x + inset, y + inset, x + size - inset, y + size - inset) for _, x, y in layout(index)]
+
+
+def write_timed_clip(path: Path, patches: Sequence[np.ndarray], layout: Layout, times: Sequence[float], *,
+                     width: int = 320, height: int = 180, audio_codec: str | None = "auto",
+                     audio_seconds: float | None = None, display_rotation: int = 0, beep_every: float | None = None,
+                     time_base: fractions.Fraction = fractions.Fraction(1, 90000)) -> Path:
+    """Frame i (stamped i) shown at `times[i]` seconds: irregular times make a variable-frame-rate clip.
+
+    `display_rotation` (clockwise degrees, like a phone's `rotate` tag) stores each frame turned the other way and
+    writes a display matrix, so a player that honours it (OpenCV's reader does) shows the rendered frames upright at
+    `width`×`height`. `audio_codec` "auto" picks the container's usual one (AAC; PCM in .mkv; Opus in .webm), None
+    writes no audio; the tone lasts `audio_seconds` (default: until the last frame's end). With `beep_every`, the
+    audio is silence with a 50 ms beep at every multiple of that many seconds (`beep_onsets` finds them), so a test
+    can tell whether sound and picture are still in step.
+    """
+    suffix = path.suffix.lower()
+    base = background(width, height)
+    step = (times[-1] - times[0]) / max(len(times) - 1, 1) or 1 / 12
+    rate = fractions.Fraction(round(1 / step * 1000), 1000)
+    video_codec = "libvpx-vp9" if suffix == ".webm" else "libx264"
+    if audio_codec == "auto":
+        audio_codec = {".webm": "libopus", ".mkv": "pcm_s16le"}.get(suffix, "aac")
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(video_codec, rate=rate)
+        turned = display_rotation in (90, 270)
+        stream.width, stream.height = (height, width) if turned else (width, height)
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = time_base
+        stream.options = {"crf": "18"} if video_codec == "libx264" else {"crf": "20", "b": "0", "deadline": "realtime"}
+        if display_rotation:
+            stream.set_display_rotation(-display_rotation)  # PyAV takes counter-clockwise degrees
+        audio = None
+        if audio_codec:
+            audio = container.add_stream(audio_codec, rate=48000)
+            audio.layout = "stereo" if audio_codec == "libopus" else "mono"
+        for index, seconds in enumerate(times):
+            shown = render(patches, layout, index, width, height, base)
+            stored = np.ascontiguousarray(np.rot90(shown, k=display_rotation // 90))
+            frame = av.VideoFrame.from_ndarray(stored, format="bgr24")
+            frame.pts, frame.time_base = round(seconds / time_base), time_base
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+        if audio is not None:
+            seconds = audio_seconds if audio_seconds is not None else times[-1] + step
+            _write_tone(container, audio, seconds, beep_every)
+    return path
+
+
+BEEP_SECONDS = 0.05
+
+
+def beep_onsets(path: Path, threshold: float = 0.05) -> list[float]:
+    """Seconds (from the file's start) at which beeps begin in the first audio stream, decoded with PyAV."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="flt", layout="mono")
+        chunks, first = [], None
+        for frame in container.decode(stream):
+            if first is None and frame.pts is not None:
+                first = float(frame.pts * frame.time_base)
+            for mono in resampler.resample(frame):
+                chunks.append(mono.to_ndarray().reshape(-1))
+                rate = mono.sample_rate
+    loud = np.abs(np.concatenate(chunks)) > threshold
+    gap = int(rate * BEEP_SECONDS)
+    onsets, quiet_run = [], gap  # the file's start counts as silence
+    for i, is_loud in enumerate(loud):
+        if is_loud and quiet_run >= gap:
+            onsets.append((first or 0.0) + i / rate)
+        quiet_run = 0 if is_loud else quiet_run + 1
+    return onsets

@@ -134,8 +134,8 @@ class AudioTrack:
             stamp = packet.pts if packet.pts is not None else packet.dts
             start = float(stamp * time_base) - self._shift
             end = start + float((packet.duration or 0) * time_base)
-            if end <= 0 and start < 0:
-                continue
+            # Packets before 0 are kept: the window starts with the file, so they are the codec's priming (AAC's
+            # first packet sits at -1024 samples), which the output's edit list hides again, as in the input.
             if final and start >= limit - 1e-6:
                 return
             if not final and end > limit:

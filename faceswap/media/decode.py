@@ -149,9 +149,10 @@ def planned_frame_count(info: VideoInfo, *, start: float | None = None, end: flo
     if start is None and end is None:
         count = info.frame_count
     else:
+        fps = float(info.fps)
         low = max(start or 0.0, 0.0)
         high = info.duration if end is None else min(end, info.duration or end)
-        count = min(max(math.ceil((high - low) * float(info.fps) - 1e-6), 0), info.frame_count)
+        count = min(max(math.ceil(high * fps - 1e-6) - math.ceil(low * fps - 1e-6), 0), info.frame_count)
     return min(count, frame_cap) if frame_cap else count
 
 

@@ -36,7 +36,7 @@ from faceswap.errors import FaceSwapError
 from faceswap.faces.types import Frame
 from faceswap.media.audio import AudioTrack
 from faceswap.media.decode import DecodedFrame
-from faceswap.media.gif import GIF_TIME_BASE, GifQuantizer, add_gif_comment
+from faceswap.media.gif import GIF_TIME_BASE, GifQuantizer, finish_gif
 from faceswap.media.probe import VideoInfo
 
 log = logging.getLogger(__name__)
@@ -126,6 +126,7 @@ class VideoWriter:
         self._last_pts: int | None = None
         self._last_time: float | None = None
         self._last_duration = 1.0 / float(info.fps)
+        self._durations: dict[int, int] = {}
         try:
             options = {"movflags": "+faststart"} if fmt == "mp4" else {}
             self._container = av.open(str(self._temp), mode="w", format=fmt, options=options)
@@ -193,7 +194,7 @@ class VideoWriter:
                                 f"is uint8 {self._shape}.")
         duration = self._frame_duration(frame)
         if self._gif is not None:
-            self._write_gif(frame, image, duration)
+            self._write_gif(frame, image)
         else:
             self._write_mp4(frame, image, duration)
         self._last_time, self._last_duration = frame.time, duration
@@ -216,13 +217,21 @@ class VideoWriter:
         picture = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(
             format="yuv420p", dst_colorspace="itu709", dst_color_range=1)
         picture.pts, picture.time_base = pts, time_base
-        picture.duration = max(round(duration / time_base), 1)
-        self._container.mux(self._stream.encode(picture))
+        self._durations[pts] = max(round(duration / time_base), 1)
+        self._mux_video(self._stream.encode(picture))
 
-    def _write_gif(self, frame: DecodedFrame, image: Frame, duration: float) -> None:
+    def _mux_video(self, packets: list[av.Packet]) -> None:
+        """Give each packet its frame's own duration (H.264 encoders stamp 1/fps), so a variable-frame-rate clip's
+        last frame lasts as long as it did in the input."""
+        for packet in packets:
+            duration = self._durations.pop(packet.pts, None) if packet.pts is not None else None
+            if duration:
+                packet.duration = duration
+        self._container.mux(packets)
+
+    def _write_gif(self, frame: DecodedFrame, image: Frame) -> None:
         pts = self._monotonic(round((frame.time - self._first_time) * 100), frame)
         for picture in self._quantizer.convert(image, pts):
-            picture.duration = max(round(duration * 100), 1)
             self._container.mux(self._stream.encode(picture))
 
     @property
@@ -254,7 +263,7 @@ class VideoWriter:
             if self._video is None:
                 raise FaceSwapError("invalid_request", "No frames were written: the chosen part of the video "
                                     "(start/end) holds no frames.", field="start")
-            self._container.mux(self._video.encode(None))
+            self._mux_video(self._video.encode(None))
             if self._audio is not None:
                 end = (self._last_time or self._first_time) - self._first_time + self._last_duration
                 self._audio.finish(end)
@@ -262,7 +271,7 @@ class VideoWriter:
             final = self._temp
             if self.fmt == "gif":
                 self._extra_temp = self._temp.with_name(f"{self._temp.stem}.tagged.gif")
-                add_gif_comment(self._temp, self._extra_temp, PROVENANCE_NOTE)
+                finish_gif(self._temp, self._extra_temp, PROVENANCE_NOTE, round(self._last_duration * 100))
                 final = self._extra_temp
             os.replace(final, self.output)
             self._closed = True

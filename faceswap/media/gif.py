@@ -2,12 +2,12 @@
 
 Each frame gets its own 255-colour palette (`palettegen=stats_mode=single` feeding `paletteuse=new=1`), so colours
 stay faithful when the picture changes, and nothing has to be buffered (a whole-clip palette would need every frame
-before the first could be written). FFmpeg's GIF muxer writes no comment, so `add_gif_comment` inserts one.
+before the first could be written). FFmpeg's GIF muxer writes no comment and cannot know the last frame's
+delay in advance, so `finish_gif` adds the one and fixes the other while copying the file block by block.
 """
 
 from __future__ import annotations
 
-import shutil
 from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
@@ -21,8 +21,11 @@ GIF_TIME_BASE = Fraction(1, 100)
 """GIF delays are whole centiseconds."""
 
 _EXTENSION = 0x21
+_IMAGE = 0x2C
+_TRAILER = 0x3B
 _COMMENT_LABEL = 0xFE
 _APPLICATION_LABEL = 0xFF
+_GRAPHIC_CONTROL_LABEL = 0xF9
 
 
 class GifQuantizer:
@@ -67,37 +70,67 @@ def comment_block(text: str) -> bytes:
     return bytes([_EXTENSION, _COMMENT_LABEL]) + blocks + b"\x00"
 
 
-def add_gif_comment(source: Path, target: Path, text: str) -> None:
-    """Copy the GIF `source` to `target` with a comment block before the first frame (after the global colour table
-    and the looping extension, where some decoders insist the latter sits)."""
-    with source.open("rb") as src:
+def finish_gif(source: Path, target: Path, comment: str, last_delay_cs: int) -> None:
+    """Copy the GIF `source` to `target`, adding a comment block and setting the last frame's delay.
+
+    The comment goes before the first frame (after the global colour table and the looping extension, where some
+    decoders insist the latter sits). FFmpeg's muxer cannot know how long the last frame should last when the
+    header is written, so its Graphic Control Extension is patched here.
+    """
+    with source.open("rb") as src, target.open("wb") as dst:
         head = src.read(13)
         if len(head) < 13 or head[:6] != b"GIF89a":
             raise ValueError("not a GIF89a file")
         packed = head[10]
         table = 3 * 2 ** ((packed & 0x07) + 1) if packed & 0x80 else 0
-        head += src.read(table)
-        head += _read_application_extensions(src)
-        with target.open("wb") as dst:
-            dst.write(head)
-            dst.write(comment_block(text))
-            shutil.copyfileobj(src, dst, 1024 * 1024)
-
-
-def _read_application_extensions(src: BinaryIO) -> bytes:
-    """The application extensions (NETSCAPE2.0 looping) that follow the colour table, returned verbatim."""
-    taken = b""
-    while True:
-        position = src.tell()
-        intro = src.read(2)
-        if len(intro) < 2 or intro[0] != _EXTENSION or intro[1] != _APPLICATION_LABEL:
-            src.seek(position)
-            return taken
-        taken += intro
+        dst.write(head + src.read(table))
+        commented = False
+        last_delay_at: int | None = None
         while True:
-            size = src.read(1)
-            if not size:
-                raise ValueError("truncated GIF extension")
-            taken += size + src.read(size[0])
-            if size[0] == 0:
+            intro = src.read(1)
+            if not intro:
+                raise ValueError("truncated GIF: no trailer")
+            if not commented and not _is_application_extension(src, intro):
+                dst.write(comment_block(comment))
+                commented = True
+            if intro[0] == _TRAILER:
+                dst.write(intro)
                 break
+            if intro[0] == _EXTENSION:
+                label = src.read(1)
+                if label and label[0] == _GRAPHIC_CONTROL_LABEL:
+                    last_delay_at = dst.tell() + 4  # 0x21 0xF9, size 4, packed, then the delay (little endian)
+                dst.write(intro + label)
+                _copy_sub_blocks(src, dst)
+            elif intro[0] == _IMAGE:
+                descriptor = src.read(9)
+                packed = descriptor[8]
+                local_table = 3 * 2 ** ((packed & 0x07) + 1) if packed & 0x80 else 0
+                dst.write(intro + descriptor + src.read(local_table) + src.read(1))  # + LZW minimum code size
+                _copy_sub_blocks(src, dst)
+            else:
+                raise ValueError(f"unexpected GIF block 0x{intro[0]:02x}")
+        if last_delay_at is not None:
+            dst.seek(last_delay_at)
+            dst.write(max(min(last_delay_cs, 0xFFFF), 1).to_bytes(2, "little"))
+
+
+def _is_application_extension(src: BinaryIO, intro: bytes) -> bool:
+    if intro[0] != _EXTENSION:
+        return False
+    label = src.read(1)
+    src.seek(-1, 1)
+    return bool(label) and label[0] == _APPLICATION_LABEL
+
+
+def _copy_sub_blocks(src: BinaryIO, dst: BinaryIO) -> None:
+    while True:
+        size = src.read(1)
+        if not size:
+            raise ValueError("truncated GIF data")
+        data = src.read(size[0])
+        if len(data) != size[0]:
+            raise ValueError("truncated GIF data")
+        dst.write(size + data)
+        if size[0] == 0:
+            return

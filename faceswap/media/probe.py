@@ -17,11 +17,17 @@ import av.container
 
 from faceswap.config import Settings
 from faceswap.errors import FaceSwapError
-from faceswap.media.streams import AV_TIME_BASE, clockwise_rotation, open_input, stream_origin, video_stream
+from faceswap.media.streams import (
+    AV_TIME_BASE,
+    clockwise_rotation,
+    open_input,
+    stream_origin,
+    video_stream,
+)
+from faceswap.media.units import human_size
 
 log = logging.getLogger(__name__)
 
-MiB = 1024 * 1024
 _MOV_FAMILY = "mov,mp4,m4a,3gp,3g2,mj2"
 _STILL_IMAGE_DEMUXERS = re.compile(r"^(image2|.*_pipe)$")
 _MATROSKA_DURATION = re.compile(r"^(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$")
@@ -77,15 +83,15 @@ def probe_video(path: Path, settings: Settings) -> VideoInfo:
 
 def _check_file(path: Path, settings: Settings) -> None:
     if not path.is_file():
-        raise FaceSwapError("invalid_request", f"The video file '{path}' does not exist.", field="video")
+        raise FaceSwapError("invalid_request", f"The video file '{path.name}' does not exist.", field="video")
     size = path.stat().st_size
     if size == 0:
         raise FaceSwapError("unsupported_media", f"The video file '{path.name}' is empty (0 bytes).", field="video")
     if size > settings.max_upload_bytes:
         raise FaceSwapError(
             "media_too_large",
-            f"The video file '{path.name}' is {size / MiB:.1f} MB; this server accepts at most "
-            f"{settings.max_upload_bytes / MiB:.0f} MB.",
+            f"The video file '{path.name}' is {human_size(size)}; this server accepts at most "
+            f"{human_size(settings.max_upload_bytes)}.",
             field="video",
         )
 
