@@ -1,0 +1,212 @@
+"""Face analysis with dlib: HOG detection, 68-point landmarks and the 128-d ResNet descriptor.
+
+Detection works at one canonical scale. dlib's HOG window is about 80 px, so a frame is resized (never upsampled
+by dlib's own pyramid) until the smallest face worth finding spans that window. Every candidate is then searched
+again in a small crop where the face spans `REGION_FACE_PX` — the same search the region mode does — which gives
+the same box geometry in both modes (the tracker compares boxes across them) and rejects look-alikes such as the
+mission patch on scikit-image's astronaut, which scores 0.16 in a whole-frame search but below -0.3 at the
+canonical scale, while the real faces of t1.jpg score at least 0.16 there.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import dlib
+import numpy as np
+from numpy.typing import NDArray
+
+from faceswap.errors import FaceSwapError
+from faceswap.faces.types import BBox, Face, Frame, normalized
+
+log = logging.getLogger(__name__)
+
+HOG_WINDOW_PX = 80
+"""The smallest face dlib's frontal HOG detector finds without upsampling."""
+MIN_FACE_FRACTION = 1 / 12
+"""A whole-frame search finds faces down to this fraction of the frame's short side..."""
+MIN_FACE_PX = 40
+"""...but not smaller than this: below it the 68 landmarks and the swap have too few pixels to work with."""
+REGION_FACE_PX = 100
+"""Face size in the crops of a region search: above the HOG window, so a face that grew or shrank a little since
+the last frame is still found at upsample 0."""
+REGION_MARGIN = 2.0
+"""A region crop is this many times the given box, centred on it."""
+CANDIDATE_SCORE = 0.0
+"""dlib's own threshold for whole-frame candidates; each must then pass the region search."""
+REGION_SCORE = 0.0
+"""Confidence a face needs at the canonical scale (real faces: ≥ 0.16 on t1.jpg at 640 px; look-alikes ≤ -0.1)."""
+STRONG_SCORE = 1.0
+"""A whole-frame detection this confident is kept even when its region search misses it."""
+DEDUPE_IOU = 0.4
+LANDMARK_ROI_MARGIN = 0.5
+"""Landmarks and descriptors read a crop this many face sizes beyond the box on each side, not the whole frame."""
+DESCRIPTOR_PADDING = 0.25
+"""dlib's default padding of the 150×150 aligned chip the ResNet descriptor reads."""
+
+DLIB_DESCRIPTOR_MATCH_DISTANCE = 0.6
+"""dlib's documented threshold: raw descriptors closer than this (Euclidean) are the same person."""
+TYPICAL_DESCRIPTOR_NORM = 1.5
+"""Raw dlib descriptors are not unit vectors: their norms were 1.36–1.57 on the eight faces of t1.jpg, Tom Hanks
+and the astronaut (mean 1.49)."""
+MATCH_THRESHOLD = round(1 - DLIB_DESCRIPTOR_MATCH_DISTANCE**2 / (2 * TYPICAL_DESCRIPTOR_NORM**2), 2)
+"""For two descriptors of the typical norm r, |a - b|² = 2r²(1 - cos), so distance 0.6 is cosine 0.92. On t1.jpg
+the closest pair of different people reaches 0.915 (distance 0.62, as close to dlib's line as they come) and the
+same face re-scaled, mirrored and re-compressed stays ≥ 0.979."""
+
+# Where the 5 key points come from in the iBUG 68-point scheme (image-left first).
+LEFT_EYE = slice(36, 42)
+RIGHT_EYE = slice(42, 48)
+NOSE_TIP = 30
+LEFT_MOUTH = 48
+RIGHT_MOUTH = 54
+
+
+@dataclass(frozen=True)
+class _Detection:
+    box: BBox
+    score: float
+
+
+def key_points(landmarks: NDArray[np.float32]) -> NDArray[np.float32]:
+    """The 5 key points (left eye, right eye, nose tip, left and right mouth corner) of 68 landmarks."""
+    return np.stack([landmarks[LEFT_EYE].mean(axis=0), landmarks[RIGHT_EYE].mean(axis=0), landmarks[NOSE_TIP],
+                     landmarks[LEFT_MOUTH], landmarks[RIGHT_MOUTH]]).astype(np.float32)
+
+
+def _nms(detections: list[_Detection]) -> list[_Detection]:
+    from faceswap.faces.types import iou
+
+    kept: list[_Detection] = []
+    for detection in sorted(detections, key=lambda d: d.score, reverse=True):
+        if all(iou(detection.box, other.box) < DEDUPE_IOU for other in kept):
+            kept.append(detection)
+    return kept
+
+
+def _roi(frame: Frame, box: BBox, margin: float) -> tuple[int, int, int, int]:
+    """Integer x0, y0, x1, y1 of `box` grown by `margin` face sizes per side, clipped to the frame."""
+    height, width = frame.shape[:2]
+    size = max(float(box[2] - box[0]), float(box[3] - box[1]), 1.0)
+    pad = size * margin
+    x0, y0 = max(int(np.floor(box[0] - pad)), 0), max(int(np.floor(box[1] - pad)), 0)
+    x1, y1 = min(int(np.ceil(box[2] + pad)), width), min(int(np.ceil(box[3] + pad)), height)
+    return x0, y0, x1, y1
+
+
+class ClassicAnalyzer:
+    """dlib's frontal HOG detector, 68-point shape predictor and ResNet face descriptor (models from the
+    face_recognition_models wheel). Loaded once per engine; the Runtime caches the engine."""
+
+    name = "classic"
+    has_gender = False
+    match_threshold = MATCH_THRESHOLD
+
+    def __init__(self, predictor_path: str, descriptor_path: str) -> None:
+        try:
+            self._detector = dlib.get_frontal_face_detector()
+            self._predictor = dlib.shape_predictor(predictor_path)
+            self._descriptor = dlib.face_recognition_model_v1(descriptor_path)
+        except RuntimeError as e:
+            raise FaceSwapError("model_not_available",
+                                f"The classic engine's dlib models could not be loaded ({e}); reinstall "
+                                "face_recognition_models.") from e
+        # The ResNet keeps its activations in the network object, so two threads must not run it at once.
+        self._descriptor_lock = threading.Lock()
+
+    # ---- detection -------------------------------------------------------------------------------------------
+
+    def detect(self, frame: Frame, regions: Sequence[BBox] | None = None) -> list[Face]:
+        if regions is None:
+            detections = self._search_frame(frame)
+        else:
+            detections = [found for region in regions for found in self._search_region(frame, region)]
+        return [self._with_landmarks(frame, detection) for detection in _nms(detections)]
+
+    def _search_frame(self, frame: Frame) -> list[_Detection]:
+        height, width = frame.shape[:2]
+        min_face = max(MIN_FACE_PX, min(height, width) * MIN_FACE_FRACTION)
+        scale = HOG_WINDOW_PX / min_face
+        grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        scaled = cv2.resize(grey, (round(width * scale), round(height * scale)), interpolation=interpolation)
+        rects, scores, _ = self._detector.run(scaled, 0, CANDIDATE_SCORE)
+        found: list[_Detection] = []
+        for rect, score in zip(rects, scores, strict=True):
+            box = np.array([rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1], np.float32) / scale
+            confirmed = self._search_region(frame, box)
+            if confirmed:
+                found.extend(confirmed)
+            elif score >= STRONG_SCORE:
+                found.append(_Detection(box, float(score)))
+            else:
+                log.debug("rejected a weak face candidate at %s (score %.2f)", box.round(), score)
+        return found
+
+    def _search_region(self, frame: Frame, region: BBox) -> list[_Detection]:
+        """Faces in a crop `REGION_MARGIN` times `region`, scaled so a face of the region's size spans
+        `REGION_FACE_PX`. Pixels beyond the frame repeat its edge, so a face half outside can still be found."""
+        region = np.asarray(region, dtype=np.float32)
+        size = max(float(region[2] - region[0]), float(region[3] - region[1]))
+        if size < 2:
+            return []
+        scale = REGION_FACE_PX / size
+        side = round(REGION_FACE_PX * REGION_MARGIN)
+        cx, cy = float(region[0] + region[2]) / 2, float(region[1] + region[3]) / 2
+        half = side / (2 * scale)
+        offset_x, offset_y = cx - half, cy - half
+        height, width = frame.shape[:2]
+        x0, y0 = max(int(offset_x) - 1, 0), max(int(offset_y) - 1, 0)
+        x1, y1 = min(int(cx + half) + 2, width), min(int(cy + half) + 2, height)
+        if x1 <= x0 or y1 <= y0:
+            return []
+        grey = cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
+        matrix = np.array([[scale, 0, (x0 - offset_x) * scale], [0, scale, (y0 - offset_y) * scale]])
+        crop = cv2.warpAffine(grey, matrix, (side, side), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+        rects, scores, _ = self._detector.run(crop, 0, REGION_SCORE)
+        return [_Detection(np.array([rect.left() / scale + offset_x, rect.top() / scale + offset_y,
+                                     (rect.right() + 1) / scale + offset_x, (rect.bottom() + 1) / scale + offset_y],
+                                    np.float32), float(score))
+                for rect, score in zip(rects, scores, strict=True)]
+
+    def _with_landmarks(self, frame: Frame, detection: _Detection) -> Face:
+        landmarks = self.landmarks(frame, detection.box)
+        return Face(bbox=detection.box, score=detection.score, kps=key_points(landmarks), landmarks=landmarks)
+
+    def landmarks(self, frame: Frame, box: BBox) -> NDArray[np.float32]:
+        """The 68 iBUG landmarks of the face in `box` (frame coordinates, may lie outside the frame)."""
+        x0, y0, x1, y1 = _roi(frame, box, LANDMARK_ROI_MARGIN)
+        if x1 <= x0 or y1 <= y0:
+            raise FaceSwapError("invalid_request", "The face box lies outside the frame.")
+        grey = np.ascontiguousarray(cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY))
+        left, top, right, bottom = np.rint(box - np.array([x0, y0, x0 + 1, y0 + 1], dtype=np.float32)).astype(int)
+        rect = dlib.rectangle(int(left), int(top), int(right), int(bottom))
+        shape = self._predictor(grey, rect)
+        points = np.array([(part.x, part.y) for part in shape.parts()], dtype=np.float32)
+        return points + np.array([x0, y0], dtype=np.float32)
+
+    # ---- identity --------------------------------------------------------------------------------------------
+
+    def embed(self, frame: Frame, face: Face) -> Face:
+        landmarks = face.landmarks if face.landmarks is not None else self.landmarks(frame, face.bbox)
+        box = np.concatenate([landmarks.min(axis=0), landmarks.max(axis=0)]).astype(np.float32)
+        x0, y0, x1, y1 = _roi(frame, box, LANDMARK_ROI_MARGIN)
+        if x1 <= x0 or y1 <= y0:
+            raise FaceSwapError("invalid_request", "The face to embed lies outside the frame.")
+        rgb = np.ascontiguousarray(cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_BGR2RGB))
+        local = np.rint(landmarks - np.array([x0, y0], dtype=np.float32)).astype(int)
+        rect = dlib.rectangle(*(int(v) for v in np.rint(box - np.array([x0, y0, x0, y0], dtype=np.float32))))
+        shape = dlib.full_object_detection(rect, [dlib.point(int(x), int(y)) for x, y in local])
+        with self._descriptor_lock:
+            descriptor = self._descriptor.compute_face_descriptor(rgb, shape, 0, DESCRIPTOR_PADDING)
+        return face.replace(landmarks=landmarks, embedding=normalized(np.asarray(descriptor)))
+
+    def classify_gender(self, frame: Frame, face: Face) -> Face:
+        raise FaceSwapError("invalid_request",
+                            "Gender filters need a gender model, and the classic engine has no gender model: use the "
+                            "neural engine (install its models) or leave the gender filters at 'any'.")

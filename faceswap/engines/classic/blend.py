@@ -1,0 +1,183 @@
+"""Masks and blending for the classic swap.
+
+The swapped region is the face below a line a little above the brows. Its two kinds of edge are feathered
+differently, as the product of two blurred masks:
+- the jaw edge is pulled in by half the feather width (proportional to the face size) before blurring, so the
+  blend reaches zero at the jaw line: the target keeps its own jaw line and no background of the source photo
+  bleeds in;
+- the forehead edge ramps inside the band above the brows where the *source* shows skin (`forehead_lift`): wide
+  when the source has a bare forehead, narrow when bangs start right above its brows (the astronaut), so the
+  source's brows fully cover the target's but the source's hair never comes along.
+An open target mouth is cut out, so its teeth and tongue show instead of the source's lips stretched over the gap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from faceswap.engines.classic.color import to_lab
+from faceswap.engines.classic.warp import (
+    BROWS,
+    INNER_MOUTH,
+    JAW,
+    LEFT_EYE_POINTS,
+    OUTER_MOUTH,
+    RIGHT_EYE_POINTS,
+    Points,
+    eye_distance,
+    face_outline,
+    face_size,
+    forehead_points,
+)
+
+FloatMask = NDArray[np.float32]
+
+FEATHER_FRACTION = 0.12
+"""Width of the jaw edge's feather, as a fraction of the face size."""
+MIN_FEATHER_PX = 2.0
+MIN_FOREHEAD_LIFT, MAX_FOREHEAD_LIFT, FOREHEAD_STEP = 0.1, 0.3, 0.05
+"""The swapped region's top edge lies this many eye distances above the brows, searched in steps."""
+SKIN_LIKE_FRACTION = 0.85
+"""A strip of the source's forehead counts as bare skin when this share of its pixels looks like its cheeks."""
+SKIN_DISTANCE = 3.0
+"""A pixel looks like skin within this many standard deviations (per LAB channel) of the face's skin colour."""
+SKIN_STD_FLOOR = np.array([5.0, 3.0, 3.0], dtype=np.float32)
+"""Lower bounds of those standard deviations, so an evenly lit face (or a grey-scale photo) is not too strict."""
+SURROUND_BAND = 0.15
+"""Height (eye distances) of the target's forehead above the swapped region that the colour must meet."""
+FEATURE_MARGIN = 0.12
+"""Eyes, brows and lips are left out of the skin statistics with this margin (eye distances) around them."""
+OPEN_MOUTH_FRACTION = 0.15
+"""A target mouth is open (and kept) when its inner-lip opening is this many eye distances high, on average."""
+FAR_OUT = 2.0
+"""Face sizes by which the forehead edge's polygon reaches beyond the face on every other side."""
+FIXED_POINT_SHIFT = 4
+
+
+@dataclass(frozen=True)
+class FaceMasks:
+    """Masks of one target face, on the grid of its region of interest."""
+
+    weight: FloatMask
+    """Blend weight of the swapped face (0..1)."""
+    skin: FloatMask
+    """Skin both faces show in the same place (no eyes, brows, lips): where colour is compared."""
+    surround: FloatMask
+    """Target skin just above the swapped region, which the recoloured face must meet without a step."""
+
+
+def feather_width(size: float) -> float:
+    return max(MIN_FEATHER_PX, FEATHER_FRACTION * size)
+
+
+def _fill(mask: NDArray[np.uint8], points: Points, value: int = 255) -> None:
+    hull = cv2.convexHull(np.rint(points * (1 << FIXED_POINT_SHIFT)).astype(np.int32))
+    cv2.fillConvexPoly(mask, hull, value, cv2.LINE_AA, FIXED_POINT_SHIFT)
+
+
+def _blurred(mask: NDArray[np.uint8], sigma: float) -> FloatMask:
+    return cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), max(sigma, 0.5))
+
+
+def mouth_is_open(landmarks: Points) -> bool:
+    inner = landmarks[INNER_MOUTH]
+    opening = float(np.linalg.norm(inner[5:8][::-1] - inner[1:4], axis=1).mean())
+    return opening >= OPEN_MOUTH_FRACTION * eye_distance(landmarks)
+
+
+def _features(landmarks: Points, shape: tuple[int, int]) -> NDArray[np.uint8]:
+    """Eyes, brows and lips, grown by FEATURE_MARGIN."""
+    features = np.zeros(shape, dtype=np.uint8)
+    for part in (LEFT_EYE_POINTS, RIGHT_EYE_POINTS, OUTER_MOUTH):
+        _fill(features, landmarks[part])
+    margin = max(int(round(FEATURE_MARGIN * eye_distance(landmarks))), 1)
+    brows = np.rint(landmarks[BROWS] * (1 << FIXED_POINT_SHIFT)).astype(np.int32)
+    cv2.polylines(features, [brows[:5], brows[5:]], False, 255, 2 * margin + 1, cv2.LINE_AA, FIXED_POINT_SHIFT)
+    return cv2.dilate(features, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1)))
+
+
+def _skin(landmarks: Points, shape: tuple[int, int], lift: float) -> FloatMask:
+    face = np.zeros(shape, dtype=np.uint8)
+    _fill(face, face_outline(landmarks, lift))
+    return cv2.subtract(face, _features(landmarks, shape)).astype(np.float32) / 255.0
+
+
+def _band(landmarks: Points, shape: tuple[int, int], lower: float, upper: float) -> NDArray[np.uint8]:
+    """The strip between the brows lifted by `lower` and by `upper` eye distances."""
+    band = np.zeros(shape, dtype=np.uint8)
+    polygon = np.concatenate([forehead_points(landmarks, lower), forehead_points(landmarks, upper)[::-1]])
+    cv2.fillPoly(band, [np.rint(polygon * (1 << FIXED_POINT_SHIFT)).astype(np.int32)], 255, cv2.LINE_AA,
+                 FIXED_POINT_SHIFT)
+    return band
+
+
+def forehead_lift(image: NDArray[np.uint8], landmarks: Points) -> float:
+    """How far above its brows (in eye distances) the source face shows bare skin, within the search range.
+
+    Strip by strip upwards, the share of pixels whose colour is within SKIN_DISTANCE of the face's own skin
+    (cheeks, nose, chin) is measured; the first strip that is mostly something else (hair, a hat) ends the
+    search."""
+    skin = _skin(landmarks, image.shape[:2], 0.0) > 0.5
+    if not skin.any():
+        return MIN_FOREHEAD_LIFT
+    lab = to_lab(image)
+    mean = lab[skin].mean(axis=0)
+    std = np.maximum(lab[skin].std(axis=0), SKIN_STD_FLOOR)
+    skin_like = np.sqrt((((lab - mean) / std) ** 2).sum(axis=-1)) < SKIN_DISTANCE
+    lift = MIN_FOREHEAD_LIFT
+    while lift + FOREHEAD_STEP <= MAX_FOREHEAD_LIFT + 1e-6:
+        strip = _band(landmarks, image.shape[:2], lift, lift + FOREHEAD_STEP) > 127
+        if not strip.any() or float(skin_like[strip].mean()) < SKIN_LIKE_FRACTION:
+            break
+        lift += FOREHEAD_STEP
+    return round(lift, 2)
+
+
+def reach(landmarks: Points, lift: float) -> Points:
+    """Points whose bounding box holds every pixel the masks of a face can touch."""
+    return face_outline(landmarks, 2.5 * lift)
+
+
+def face_masks(landmarks: Points, shape: tuple[int, int], lift: float) -> FaceMasks:
+    """The masks of a target face whose landmarks are given in the (h, w) grid's coordinates."""
+    eyes = eye_distance(landmarks)
+    feather = feather_width(face_size(landmarks))
+    jaw = landmarks[JAW]
+    center = face_outline(landmarks, lift).mean(axis=0)
+    inward = center - jaw
+    inward /= np.maximum(np.linalg.norm(inward, axis=1, keepdims=True), 1e-6)
+
+    # The jaw edge: pulled in, open far above the forehead (the forehead edge cuts it).
+    jaw_mask = np.zeros(shape, dtype=np.uint8)
+    _fill(jaw_mask, np.concatenate([jaw + inward * (feather / 2), forehead_points(landmarks, lift + 2.0)]))
+    # The forehead edge: the lifted brow line, extended sideways and closed far below (the jaw edge cuts it).
+    line = forehead_points(landmarks, lift)
+    along = (line[-1] - line[0]) / max(float(np.linalg.norm(line[-1] - line[0])), 1e-6)
+    down = np.array([-along[1], along[0]], dtype=np.float32)
+    far = FAR_OUT * face_size(landmarks)
+    polygon = np.concatenate([[line[0] - along * far + down * far, line[0] - along * far], line,
+                              [line[-1] + along * far, line[-1] + along * far + down * far]])
+    top_mask = np.zeros(shape, dtype=np.uint8)
+    cv2.fillPoly(top_mask, [np.rint(polygon * (1 << FIXED_POINT_SHIFT)).astype(np.int32)], 255, cv2.LINE_AA,
+                 FIXED_POINT_SHIFT)
+    weight = _blurred(jaw_mask, feather / 4) * _blurred(top_mask, lift * eyes / 2)
+    if mouth_is_open(landmarks):
+        mouth = np.zeros(shape, dtype=np.uint8)
+        _fill(mouth, landmarks[INNER_MOUTH])
+        weight *= 1.0 - _blurred(mouth, feather / 8)
+
+    surround = cv2.subtract(_band(landmarks, shape, lift, lift + SURROUND_BAND), _features(landmarks, shape))
+    surround = surround.astype(np.float32) / 255.0
+    return FaceMasks(weight=weight, skin=_skin(landmarks, shape, lift), surround=surround)
+
+
+def blend_into(target: NDArray[np.uint8], source: NDArray[np.float32], weight: FloatMask) -> None:
+    """target ← target + (source − target) · weight, in place. Where weight is 0 the target stays byte-identical."""
+    base = target.astype(np.float32)
+    mixed = base + (source - base) * weight[..., None]
+    changed = weight > 0
+    target[changed] = np.clip(np.rint(mixed[changed]), 0, 255).astype(np.uint8)

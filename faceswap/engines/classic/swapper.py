@@ -1,0 +1,109 @@
+"""The classic swap: warp the source face onto the target's landmarks, match its colour, feather it in.
+
+Per frame and face: (1) the target's mesh points and a region of interest around its face; (2) a dense
+piecewise-affine warp of the source (from the pyramid level closest to the target's size, so a large source
+shrunk onto a small face does not alias); (3) colour matching to the target's skin inside the face mask;
+(4) a feathered blend. Only pixels inside the feathered mask change.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from faceswap.engines.classic import blend, color, warp
+from faceswap.errors import FaceSwapError
+from faceswap.faces.types import Face, Frame
+
+log = logging.getLogger(__name__)
+
+SOURCE_MARGIN = 0.6
+"""The source crop reaches this many face sizes beyond the mesh, so the warp never reads past its edge."""
+MAX_SOURCE_FACE_PX = 400
+"""A bigger source face is shrunk to this size once: it is more detail than any video face needs."""
+MIN_PYRAMID_FACE_PX = 24
+LANDMARK_COUNT = 68
+
+
+@dataclass(frozen=True)
+class ClassicSource:
+    """What the swap needs from the face photo, computed once per run."""
+
+    levels: tuple[NDArray[np.uint8], ...]
+    """The source crop (BGR) and successive halvings of it (cv2.pyrDown), for targets much smaller than it."""
+    points: NDArray[np.float32]
+    """Mesh points in level-0 crop coordinates."""
+    triangles: NDArray[np.int32]
+    size: float
+    """Face size (warp.face_size) in level-0 pixels."""
+    forehead_lift: float
+    """How far above the brows (eye distances) the source shows bare skin: where the swapped region ends."""
+
+
+def _landmarks_of(face: Face, role: str) -> NDArray[np.float32]:
+    if face.landmarks is None or face.landmarks.shape != (LANDMARK_COUNT, 2):
+        raise FaceSwapError("internal_error", f"The classic engine needs the 68 landmarks of the {role} face, "
+                                              "found by its own analyzer.")
+    return np.asarray(face.landmarks, dtype=np.float32)
+
+
+class ClassicSwapper:
+    name = "classic"
+
+    def prepare_source(self, image: Frame, face: Face) -> ClassicSource:
+        landmarks = _landmarks_of(face, "source")
+        points = warp.mesh_points(landmarks)
+        size = warp.face_size(landmarks)
+        margin = SOURCE_MARGIN * size
+        x0, y0 = np.floor(points.min(axis=0) - margin).astype(int)
+        x1, y1 = np.ceil(points.max(axis=0) + margin).astype(int)
+        scale = min(1.0, MAX_SOURCE_FACE_PX / size)
+        width, height = max(round((x1 - x0) * scale), 1), max(round((y1 - y0) * scale), 1)
+        matrix = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]])
+        # Parts of the crop beyond the photo repeat its edge, like the frame edges repeat in the warp.
+        crop = cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+        levels = [crop]
+        level_size = size * scale
+        while level_size / 2 >= MIN_PYRAMID_FACE_PX and min(levels[-1].shape[:2]) >= 4:
+            levels.append(cv2.pyrDown(levels[-1]))
+            level_size /= 2
+        local = (points - np.array([x0, y0], dtype=np.float32)) * scale
+        lift = blend.forehead_lift(crop, local[:LANDMARK_COUNT])
+        return ClassicSource(levels=tuple(levels), points=local.astype(np.float32),
+                             triangles=warp.triangulate(local), size=size * scale, forehead_lift=lift)
+
+    def swap(self, frame: Frame, target: Face, source: ClassicSource) -> Frame:
+        # 1. Target geometry and the region of interest around it.
+        landmarks = _landmarks_of(target, "target")
+        if not np.isfinite(landmarks).all():
+            return frame
+        size = warp.face_size(landmarks)
+        height, width = frame.shape[:2]
+        reach = blend.reach(landmarks, source.forehead_lift)
+        x0, y0 = np.floor(reach.min(axis=0)).astype(int) - 1
+        x1, y1 = np.ceil(reach.max(axis=0)).astype(int) + 2
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return frame
+        roi = frame[y0:y1, x0:x1]
+        local = landmarks - np.array([x0, y0], dtype=np.float32)
+
+        # 2. Dense warp of the source, read from the pyramid level nearest the target's size.
+        level = int(np.clip(math.floor(math.log2(max(source.size / size, 1.0))), 0, len(source.levels) - 1))
+        map_x, map_y = warp.warp_maps(warp.mesh_points(local), source.points / (1 << level), source.triangles,
+                                      roi.shape[:2])
+        warped = cv2.remap(source.levels[level], map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+        # 3. Masks, and the warped face recoloured to the target's skin.
+        masks = blend.face_masks(local, roi.shape[:2], source.forehead_lift)
+        matched = color.match_colors(warped, roi, masks.skin, masks.surround, warp.eye_distance(landmarks))
+
+        # 4. Feathered blend, in place.
+        blend.blend_into(roi, matched, masks.weight)
+        return frame

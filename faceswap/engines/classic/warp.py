@@ -1,0 +1,114 @@
+"""A dense piecewise-affine warp between two faces, driven by their 68 landmarks.
+
+The landmarks are extended by points above the eyebrows (the 68 stop there) and a ring outside the face, then
+triangulated once on the source. Instead of warping triangle by triangle (which leaves seams where neighbouring
+triangles are resampled separately), every target pixel is labelled with its triangle and mapped through that
+triangle's affine transform into one `cv2.remap` call: the maps agree along shared edges, so the warp is
+continuous. Pixels no usable triangle covers (degenerate triangles of a turned face, the area outside the mesh)
+fall back to the best affine fit of all points, so the maps have no holes.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+from scipy.spatial import Delaunay
+
+Points = NDArray[np.float32]
+
+JAW = slice(0, 17)
+BROWS = slice(17, 27)
+OUTER_MOUTH = slice(48, 60)
+INNER_MOUTH = slice(60, 68)
+LEFT_EYE_POINTS = slice(36, 42)
+RIGHT_EYE_POINTS = slice(42, 48)
+
+MESH_LIFT = 0.9
+"""The mesh reaches this many eye distances above the brows, beyond any forehead the swap blends in."""
+OUTER_RING_SCALE = 1.25
+"""The outer ring of mesh points: the face outline scaled this much about its centre."""
+MIN_TRIANGLE_AREA = 0.5
+"""Target triangles smaller than this (px²) are folded flat by a turned head and left to the fallback map."""
+FIXED_POINT_SHIFT = 4
+"""Sub-pixel bits for rasterising triangles with cv2.fillPoly."""
+
+
+def eye_distance(landmarks: Points) -> float:
+    left, right = landmarks[LEFT_EYE_POINTS].mean(axis=0), landmarks[RIGHT_EYE_POINTS].mean(axis=0)
+    return max(float(np.linalg.norm(right - left)), 1.0)
+
+
+def forehead_points(landmarks: Points, lift: float) -> Points:
+    """The ten brow points moved up the face (away from the chin) by `lift` eye distances."""
+    brows = landmarks[BROWS]
+    up = brows.mean(axis=0) - landmarks[8]
+    up = up / max(float(np.linalg.norm(up)), 1e-6)
+    return (brows + up * lift * eye_distance(landmarks)).astype(np.float32)
+
+
+def face_outline(landmarks: Points, lift: float) -> Points:
+    """The jaw line and the brows lifted by `lift` eye distances, in order around the face."""
+    return np.concatenate([landmarks[JAW], forehead_points(landmarks, lift)[::-1]]).astype(np.float32)
+
+
+def face_size(landmarks: Points) -> float:
+    """Square root of the face outline's area: a size that neither a turned nor a tilted head collapses."""
+    outline = cv2.convexHull(face_outline(landmarks, 0.0))
+    return max(float(np.sqrt(cv2.contourArea(outline))), 1.0)
+
+
+def mesh_points(landmarks: Points) -> Points:
+    """The 68 landmarks, the lifted brows and an outer ring: the vertices of the warp mesh."""
+    outline = face_outline(landmarks, MESH_LIFT)
+    center = outline.mean(axis=0)
+    ring = center + (outline - center) * OUTER_RING_SCALE
+    return np.concatenate([landmarks, forehead_points(landmarks, MESH_LIFT), ring]).astype(np.float32)
+
+
+def triangulate(points: Points) -> NDArray[np.int32]:
+    """Delaunay triangles (indices into `points`)."""
+    return Delaunay(points.astype(np.float64)).simplices.astype(np.int32)
+
+
+def _affine_fit(dst: Points, src: Points) -> NDArray[np.float64]:
+    """The least-squares affine transform taking `dst` points to `src` points (2x3)."""
+    design = np.hstack([dst.astype(np.float64), np.ones((len(dst), 1))])
+    solution, *_ = np.linalg.lstsq(design, src.astype(np.float64), rcond=None)
+    return solution.T
+
+
+def _triangle_affines(dst: Points, src: Points, triangles: NDArray[np.int32]) -> tuple[NDArray, NDArray]:
+    """Per triangle, the affine map from target to source (T, 2, 3), and whether the target triangle is usable."""
+    d = dst[triangles].astype(np.float64)
+    s = src[triangles].astype(np.float64)
+    design = np.concatenate([d, np.ones((len(triangles), 3, 1))], axis=2)
+    area = 0.5 * np.abs(np.linalg.det(design))
+    usable = area >= MIN_TRIANGLE_AREA
+    affines = np.zeros((len(triangles), 2, 3))
+    if usable.any():
+        affines[usable] = np.linalg.solve(design[usable], s[usable]).transpose(0, 2, 1)
+    return affines, usable
+
+
+def warp_maps(dst: Points, src: Points, triangles: NDArray[np.int32],
+              shape: tuple[int, int]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """`cv2.remap` maps for a target region of `shape` (h, w): for each pixel, where to read the source. `dst`
+    are mesh points in the region's coordinates, `src` the same points in the source image."""
+    height, width = shape
+    local = dst
+    affines, usable = _triangle_affines(local, src, triangles)
+    fallback = _affine_fit(local, src)[None]
+    table = np.concatenate([fallback, affines]).reshape(-1, 6).astype(np.float32)
+
+    labels = np.zeros((height, width), dtype=np.uint16)
+    scaled = np.rint(local * (1 << FIXED_POINT_SHIFT)).astype(np.int32)
+    for index in np.flatnonzero(usable):
+        cv2.fillConvexPoly(labels, scaled[triangles[index]], int(index) + 1, cv2.LINE_8, FIXED_POINT_SHIFT)
+
+    coefficients = table[labels]
+    xs = np.arange(width, dtype=np.float32)[None, :]
+    ys = np.arange(height, dtype=np.float32)[:, None]
+    map_x = coefficients[..., 0] * xs + coefficients[..., 1] * ys + coefficients[..., 2]
+    map_y = coefficients[..., 3] * xs + coefficients[..., 4] * ys + coefficients[..., 5]
+    return map_x, map_y
