@@ -61,12 +61,16 @@ def create_app(settings: Settings | None = None, *, with_ui: bool = True, runtim
         return {"status": "ok", "service": "faceswap", "version": __version__,
                 "queue": {"size": await run_in_threadpool(service.queue_size), "concurrency": service.concurrency()}}
 
-    app.add_api_route("/health", health, methods=["GET", "HEAD"], summary="Health check", tags=["Health"])
-    for router in (openoctopus.router, segmind.router, wavespeed.router, files.router):
+    app.add_api_route("/health", health, methods=["GET"], summary="Health check", tags=["Health"])
+    app.add_api_route("/health", health, methods=["HEAD"], include_in_schema=False)
+    routers = [openoctopus.router, segmind.router, wavespeed.router, files.router]
+    for router in routers:
         app.include_router(router)
-    install_unknown_route_handlers(app)
+    install_unknown_route_handlers(app, routers)
     if not (with_ui and _mount_ui(app, service, runtime, settings)):
-        app.add_api_route("/", health, methods=["GET", "HEAD"], summary="Health check", tags=["Health"])
+        app.add_api_route("/", health, methods=["GET"], summary="Health check", tags=["Health"],
+                          operation_id="health_root")
+        app.add_api_route("/", health, methods=["HEAD"], include_in_schema=False)
     return app
 
 

@@ -101,12 +101,19 @@ def live_server(app: Any) -> Iterator[str]:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    redirects: dict[str, str] = {}  # noqa: RUF012 (replaced per server by a subclass)
+    # Replaced per server by a subclass: path → Location; path → body sent with no Content-Length; slow paths.
+    redirects: dict[str, str] = {}  # noqa: RUF012
+    streams: dict[str, bytes] = {}  # noqa: RUF012
+    slow: frozenset[str] = frozenset()
+    seen_hosts: list[str] = []  # noqa: RUF012
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def do_GET(self) -> None:
+        self.seen_hosts.append(self.headers.get("Host", ""))
+        if self.path in self.slow:
+            time.sleep(3)
         target = self.redirects.get(self.path)
         if target is not None:
             self.send_response(302)
@@ -114,14 +121,27 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        body = self.streams.get(self.path)
+        if body is not None:  # close-delimited body: the size is only known by reading it
+            self.close_connection = True
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body)
+            return
         super().do_GET()
 
 
 @contextlib.contextmanager
-def file_server(directory: Path, *, host: str = "127.0.0.1",
-                redirects: dict[str, str] | None = None) -> Iterator[str]:
-    """A plain HTTP server for `directory` (and `redirects`: path → Location); yields its base URL."""
-    handler = type("Handler", (_QuietHandler,), {"redirects": dict(redirects or {})})
+def file_server(directory: Path, *, host: str = "127.0.0.1", redirects: dict[str, str] | None = None,
+                streams: dict[str, bytes] | None = None, slow: frozenset[str] = frozenset(),
+                seen_hosts: list[str] | None = None) -> Iterator[str]:
+    """A plain HTTP server for `directory`, plus `redirects` (path → Location), `streams` (path → a body sent
+    without Content-Length) and `slow` paths (answered after 3 s); yields its base URL."""
+    handler = type("Handler", (_QuietHandler,), {"redirects": dict(redirects or {}), "streams": dict(streams or {}),
+                                                 "slow": slow, "seen_hosts": seen_hosts if seen_hosts is not None
+                                                 else []})
     server = http.server.ThreadingHTTPServer((host, 0), functools.partial(handler, directory=str(directory)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -173,7 +173,9 @@ def build_options(fields: Mapping[str, Any], names: Mapping[str, str]) -> SwapOp
     except FaceSwapError as exc:
         message = exc.message
         for option, name in names.items():
-            message = re.sub(rf"(?<![\w.]){re.escape(option)}(?=:)", name, message)
+            # "field: problem" always names the field; a bare word is renamed only when it cannot be plain English
+            pattern = rf"(?<![\w.]){re.escape(option)}(?=:)" if "_" not in option else rf"(?<![\w.]){option}(?!\w)"
+            message = re.sub(pattern, name, message)
         raise FaceSwapError(exc.code, message, field=names.get(exc.field or "", exc.field)) from exc
 
 

@@ -15,7 +15,7 @@ import json
 import logging
 from typing import Any, Literal
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -39,7 +39,7 @@ def dialect_for(path: str) -> Dialect:
     return "openoctopus"
 
 
-def render(path: str, error: FaceSwapError, *, status: int | None = None) -> JSONResponse:
+def render(path: str, error: FaceSwapError, status: int | None = None) -> JSONResponse:
     status = status or error.http_status
     dialect = dialect_for(path)
     body: dict[str, Any]
@@ -108,15 +108,15 @@ def http_failure(request: Request, status: int) -> tuple[FaceSwapError, int]:
     return FaceSwapError("invalid_request", f"The request could not be served (HTTP {status})."), status
 
 
-def install_unknown_route_handlers(app: FastAPI) -> None:
+def install_unknown_route_handlers(app: FastAPI, routers: list[APIRouter]) -> None:
     """Unknown paths under the REST prefixes answer in their dialect even when the UI is mounted at "/" (which
     would otherwise take every path); a known path with the wrong method answers 405."""
 
     async def unknown(request: Request) -> JSONResponse:
-        allowed = sorted({method for route in app.router.routes
-                          if getattr(route, "endpoint", None) is not unknown and hasattr(route, "path_regex")
+        scope = {"type": "http", "path": request.url.path, "root_path": "", "headers": []}
+        allowed = sorted({method for router in routers for route in router.routes
                           for method in (getattr(route, "methods", None) or ())
-                          if route.matches({**request.scope, "method": method})[0] == Match.FULL})
+                          if route.matches({**scope, "method": method})[0] == Match.FULL})
         if allowed:
             error, status = http_failure(request, 405)
             response = render(request.url.path, error, status=status)

@@ -19,8 +19,9 @@ _INLINE_PREFIXES = ("video/", "image/", "audio/")
 _UNSAFE_INLINE = ("image/svg+xml",)
 
 
-@router.api_route("/v1/files/{file_id}", methods=["GET", "HEAD"], summary="Download a file (no key needed)",
-                  responses={200: {"content": {"video/mp4": {}, "image/gif": {}, "application/octet-stream": {}}}})
+@router.head("/v1/files/{file_id}", include_in_schema=False)
+@router.get("/v1/files/{file_id}", summary="Download a file (no key needed)",
+            responses={200: {"content": {"video/mp4": {}, "image/gif": {}, "application/octet-stream": {}}}})
 async def get_file(file_id: str, request: Request) -> FileResponse:
     service = context(request).service
     info = await run_in_threadpool(service.file_info, file_id)
