@@ -150,3 +150,17 @@ def file_server(directory: Path, *, host: str = "127.0.0.1", redirects: dict[str
     finally:
         server.shutdown()
         server.server_close()
+
+
+def serve_fake_from_env() -> None:
+    """Entry point for a server subprocess (restart tests): settings from FACESWAP_* variables, the fake runner
+    shaped by FAKE_FRAMES and FAKE_DELAY_S, listening on 127.0.0.1:$PORT."""
+    import os
+
+    from faceswap.server import create_app
+
+    settings = Settings.from_env()
+    runner = FakeRunner(frames=int(os.environ.get("FAKE_FRAMES", "3")),
+                        delay_s=float(os.environ.get("FAKE_DELAY_S", "0")), settings=settings)
+    app = create_app(settings, with_ui=False, runtime=FakeRuntime(settings), runner=runner)
+    uvicorn.run(app, host="127.0.0.1", port=int(os.environ["PORT"]), log_level="warning")
