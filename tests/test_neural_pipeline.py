@@ -1,0 +1,93 @@
+"""Whole videos through `faceswap.pipeline.run` with the neural engine built from twins in a models directory, for
+both independent twin sets; and the Runtime's engine choice with and without the neural files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import media_factory as mf
+import numpy as np
+import pytest
+from twins import TwinSet, build_twin_set
+
+from faceswap import pipeline
+from faceswap.config import Settings
+from faceswap.errors import FaceSwapError
+from faceswap.models.store import ModelStore
+from faceswap.options import SwapOptions
+from faceswap.runtime import Runtime
+
+W, H, PATCH, FRAMES = 640, 360, 180, 12
+LAYOUT = mf.row_layout(3, PATCH, W, H)
+
+
+def twin_runtime(root: Path, twins: TwinSet) -> Runtime:
+    settings = Settings(data_dir=root / "data", models_dir=twins.directory, allow_model_download=False)
+    runtime = Runtime(settings)
+    runtime.models = ModelStore(settings, specs=twins.specs)  # the registry, with the twins' sizes and hashes
+    return runtime
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[np.ndarray]]:
+    root = tmp_path_factory.mktemp("neural-media")
+    patches = mf.t1_patches(PATCH)
+    clip = mf.write_clip(root / "three.mp4", patches, LAYOUT, mf.ClipSpec(width=W, height=H, frames=FRAMES))
+    face = root / "astronaut.png"
+    cv2.imwrite(str(face), mf.astronaut_face_photo())
+    return clip, face, mf.read_frames(clip)
+
+
+def face_window(index: int, slot: int, half: int = 10) -> tuple[slice, slice]:
+    """A small window at the face centre of `slot` in frame `index` (the patch centre)."""
+    _, x, y = LAYOUT(index)[slot]
+    cx, cy = x + PATCH // 2, y + PATCH // 2
+    return slice(cy - half, cy + half), slice(cx - half, cx + half)
+
+
+@pytest.mark.parametrize(("variant", "restore"), [("real", "none"), ("alt", "codeformer")])
+def test_the_chosen_face_is_swapped_in_every_frame(tmp_path: Path, media: tuple[Path, Path, list[np.ndarray]],
+                                                   variant: str, restore: str) -> None:
+    clip, face_path, originals = media
+    twins = build_twin_set(tmp_path / "models", variant=variant)
+    runtime = twin_runtime(tmp_path, twins)
+    options = SwapOptions.parse(video=str(clip), face=str(face_path), target_faces=[1], engine="neural",
+                                restore=restore, codeformer_weight=0.3)
+    result = pipeline.run(options, runtime, tmp_path / "out.mp4")
+
+    report = result.report
+    assert (report.engine, report.provider, report.restore) == ("neural", "cpu", restore)
+    assert report.frames == FRAMES and report.frames_swapped == FRAMES
+    frames = mf.read_frames(result.output)
+    assert len(frames) == FRAMES
+
+    engine = runtime.engine("neural")
+    photo = cv2.imread(str(face_path))
+    (source_face,) = engine.analyzer.detect(photo)
+    expected = (twins.swapper.colour_bgr(engine.swapper.prepare_source(photo, source_face).latent)
+                if restore == "none" else np.full(3, 255 * 0.3))  # CodeFormer's twin paints a grey of level w
+    for index, frame in enumerate(frames):
+        assert mf.read_stamp(frame) == index
+        middle = frame[face_window(index, 1)].reshape(-1, 3).astype(float)
+        assert np.abs(middle.mean(axis=0) - expected).max() < 8, index  # the chosen face: replaced
+        for slot in (0, 2):  # the others: as they were, up to one more pass through the codec
+            window = face_window(index, slot, half=40)
+            assert np.abs(frame[window].astype(float) - originals[index][window].astype(float)).mean() < 4
+
+
+def test_runtime_chooses_neural_when_present_and_says_when_not(tmp_path: Path) -> None:
+    twins = build_twin_set(tmp_path / "models")
+    runtime = twin_runtime(tmp_path, twins)
+    assert runtime.engine("auto").name == "neural"
+    assert runtime.engine("auto") is runtime.engine("neural")  # loaded once
+    assert runtime.restorer("codeformer").name == "codeformer"
+
+    empty = Runtime(Settings(data_dir=tmp_path / "d2", models_dir=tmp_path / "none", allow_model_download=False))
+    with pytest.raises(FaceSwapError) as info:
+        empty.engine("neural")
+    assert info.value.code == "model_not_available"
+    assert "python -m faceswap models download det_10g w600k_r50 genderage inswapper_128" in info.value.message
+    fallback = empty.engine("auto")
+    assert fallback.name == "classic"
+    assert any("models download" in notice for notice in fallback.notices)
