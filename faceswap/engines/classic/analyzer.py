@@ -45,18 +45,32 @@ STRONG_SCORE = 1.0
 DEDUPE_IOU = 0.4
 LANDMARK_ROI_MARGIN = 0.5
 """Landmarks and descriptors read a crop this many face sizes beyond the box on each side, not the whole frame."""
+BOX_CENTER_SHIFT = -0.14
+BOX_HALF_SIZE = 1.48
+"""dlib's box relative to its 68 landmarks, in units of their RMS distance from their centroid: centred 0.14
+above the centroid, 2.96 wide and high (spread 0.25 between detections: the pyramid's quantisation)."""
 DESCRIPTOR_PADDING = 0.25
 """dlib's default padding of the 150×150 aligned chip the ResNet descriptor reads."""
 
 DLIB_DESCRIPTOR_MATCH_DISTANCE = 0.6
-"""dlib's documented threshold: raw descriptors closer than this (Euclidean) are the same person."""
+"""dlib's documented threshold: raw descriptors closer than this (Euclidean) are the same person (LFW pairs)."""
+MATCH_DISTANCE = 0.5
+"""The distance this engine uses: stricter than dlib's, see MATCH_THRESHOLD."""
 TYPICAL_DESCRIPTOR_NORM = 1.5
 """Raw dlib descriptors are not unit vectors: their norms were 1.36–1.57 on the eight faces of t1.jpg, Tom Hanks
 and the astronaut (mean 1.49)."""
-MATCH_THRESHOLD = round(1 - DLIB_DESCRIPTOR_MATCH_DISTANCE**2 / (2 * TYPICAL_DESCRIPTOR_NORM**2), 2)
-"""For two descriptors of the typical norm r, |a - b|² = 2r²(1 - cos), so distance 0.6 is cosine 0.92. On t1.jpg
-the closest pair of different people reaches 0.915 (distance 0.62, as close to dlib's line as they come) and the
-same face re-scaled, mirrored and re-compressed stays ≥ 0.979."""
+
+
+def cosine_for_distance(distance: float, norm: float = TYPICAL_DESCRIPTOR_NORM) -> float:
+    """For two raw descriptors of norm r, |a − b|² = 2r²(1 − cos): the cosine at Euclidean `distance`."""
+    return 1 - distance**2 / (2 * norm**2)
+
+
+MATCH_THRESHOLD = round(cosine_for_distance(MATCH_DISTANCE), 3)
+"""0.944. dlib's 0.6 is cosine 0.92, but on t1.jpg two different men (Perry and LeBlanc) reach 0.918, right on
+that line, while one face seen again — rescaled, mirrored, re-encoded — stays at 0.979 or more. Frames of one
+video are far more alike than LFW's photo pairs, and tracking must never hand a swap to the wrong person, so the
+engine uses distance 0.5, which falls between the two groups with margin on both sides."""
 
 # Where the 5 key points come from in the iBUG 68-point scheme (image-left first).
 LEFT_EYE = slice(36, 42)
@@ -76,6 +90,16 @@ def key_points(landmarks: NDArray[np.float32]) -> NDArray[np.float32]:
     """The 5 key points (left eye, right eye, nose tip, left and right mouth corner) of 68 landmarks."""
     return np.stack([landmarks[LEFT_EYE].mean(axis=0), landmarks[RIGHT_EYE].mean(axis=0), landmarks[NOSE_TIP],
                      landmarks[LEFT_MOUTH], landmarks[RIGHT_MOUTH]]).astype(np.float32)
+
+
+def box_from_landmarks(landmarks: NDArray[np.float32]) -> BBox:
+    """The box dlib's detector would most likely draw around these landmarks (fitted on 52 detections of the
+    t1, astronaut and Hanks faces at several scales, mirrored too)."""
+    center = landmarks.mean(axis=0)
+    radius = float(np.sqrt(((landmarks - center) ** 2).sum(axis=1).mean()))
+    cx, cy = float(center[0]), float(center[1]) + BOX_CENTER_SHIFT * radius
+    half = BOX_HALF_SIZE * radius
+    return np.array([cx - half, cy - half, cx + half, cy + half], dtype=np.float32)
 
 
 def _nms(detections: list[_Detection]) -> list[_Detection]:
@@ -125,7 +149,9 @@ class ClassicAnalyzer:
             detections = self._search_frame(frame)
         else:
             detections = [found for region in regions for found in self._search_region(frame, region)]
-        return [self._with_landmarks(frame, detection) for detection in _nms(detections)]
+        faces = [self._with_landmarks(frame, detection) for detection in _nms(detections)]
+        kept = _nms([_Detection(face.bbox, face.score) for face in faces])
+        return [face for face in faces if any(face.bbox is detection.box for detection in kept)]
 
     def _search_frame(self, frame: Frame) -> list[_Detection]:
         height, width = frame.shape[:2]
@@ -175,8 +201,13 @@ class ClassicAnalyzer:
                 for rect, score in zip(rects, scores, strict=True)]
 
     def _with_landmarks(self, frame: Frame, detection: _Detection) -> Face:
-        landmarks = self.landmarks(frame, detection.box)
-        return Face(bbox=detection.box, score=detection.score, kps=key_points(landmarks), landmarks=landmarks)
+        """Landmarks from a second predictor pass in the box the first pass implies: the HOG box jumps between
+        pyramid levels and cells from frame to frame, the landmark-derived box does not (on a face sliding
+        across a frame, the second pass halves the landmarks' jitter for some t1 faces)."""
+        first = self.landmarks(frame, detection.box)
+        landmarks = self.landmarks(frame, box_from_landmarks(first))
+        return Face(bbox=box_from_landmarks(landmarks), score=detection.score, kps=key_points(landmarks),
+                    landmarks=landmarks)
 
     def landmarks(self, frame: Frame, box: BBox) -> NDArray[np.float32]:
         """The 68 iBUG landmarks of the face in `box` (frame coordinates, may lie outside the frame)."""
