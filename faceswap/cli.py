@@ -122,9 +122,13 @@ def _swap(args: argparse.Namespace) -> int:
         frame_cap=args.frame_cap, start=args.start, end=args.end, engine=args.engine, restore=args.restore,
         codeformer_weight=args.codeformer_weight, restore_visibility=args.restore_visibility,
         output_format=args.output_format)
-    bar = tqdm(total=0, unit="frame", file=sys.stderr, dynamic_ncols=True, desc="swapping")
+    bars: list[tqdm] = []  # made on the first frame, so early failures print no empty bar
 
     def on_progress(step: Progress) -> None:
+        if not bars:
+            bars.append(tqdm(total=step.frames_total, unit="frame", file=sys.stderr, dynamic_ncols=True,
+                             desc="swapping"))
+        bar = bars[0]
         if bar.total != step.frames_total:
             bar.total = step.frames_total
             bar.refresh()
@@ -133,7 +137,8 @@ def _swap(args: argparse.Namespace) -> int:
     try:
         result = pipeline.run(options, _runtime(), Path(args.output), progress=on_progress)
     finally:
-        bar.close()
+        for bar in bars:
+            bar.close()
     if args.json:
         _emit(result.to_dict())
     else:
