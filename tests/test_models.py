@@ -96,11 +96,23 @@ def test_offline_setting_refuses_downloads_at_once(tmp_path: Path, twin_files: d
     assert "HF_HUB_OFFLINE" in info.value.message and "models download genderage" in info.value.message
 
 
-def test_unreachable_hub_fails_fast_with_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with socket.socket() as probe:  # a local port nobody listens on: the connection is refused at once
+def closed_port() -> int:
+    """A local port nobody listens on: a connection to it is refused at once."""
+    with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
-    monkeypatch.setattr(store_module, "hub_endpoint", lambda: f"http://127.0.0.1:{closed_port}")
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.usefixtures("no_proxy_env")
+def test_unreachable_hub_fails_fast_with_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    port = closed_port()
+    monkeypatch.setattr(store_module, "hub_endpoint", lambda: f"http://127.0.0.1:{port}")
     store = ModelStore(settings_for(tmp_path))
     started = time.monotonic()
     with pytest.raises(FaceSwapError) as info:
@@ -111,6 +123,18 @@ def test_unreachable_hub_fails_fast_with_the_fix(tmp_path: Path, monkeypatch: py
     assert "cannot reach the Hugging Face Hub" in message and "offline" in message
     assert str(tmp_path / "models") in message and "python -m faceswap models download genderage" in message
     assert not list((tmp_path / "models").iterdir())  # no staging folder left behind
+
+
+@pytest.mark.usefixtures("no_proxy_env")
+def test_the_probe_goes_through_a_configured_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    port = closed_port()
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("NO_PROXY", "")
+    started = time.monotonic()
+    with pytest.raises(FaceSwapError) as info:
+        store_module.probe_endpoint("https://huggingface.co")
+    assert time.monotonic() - started < store_module.PROBE_TIMEOUT_S
+    assert f"through the proxy 127.0.0.1:{port}" in info.value.message
 
 
 def test_download_once_verify_and_never_again(tmp_path: Path, twin_files: dict[str, Path]) -> None:

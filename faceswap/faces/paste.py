@@ -69,8 +69,10 @@ def paste_back(frame: Frame, crop: Frame, matrix: Matrix, mask: Mask, *, opacity
     warped = cv2.warpAffine(crop, inverse, roi_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     alpha = cv2.warpAffine(mask, inverse, roi_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                            borderValue=0)
-    alpha = np.clip(alpha * float(opacity), 0.0, 1.0)[:, :, None]
-    roi = frame[y1:y2, x1:x2].astype(np.float32)
-    blended = roi + (warped.astype(np.float32) - roi) * alpha
-    frame[y1:y2, x1:x2] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    if opacity < 1:
+        alpha *= float(opacity)
+    np.clip(alpha, 0.0, 1.0, out=alpha)
+    roi = frame[y1:y2, x1:x2]
+    # (alpha*crop + (1-alpha)*frame) with rounding, in one C++ pass; alpha 0 gives the frame's exact pixel.
+    frame[y1:y2, x1:x2] = cv2.blendLinear(warped, np.ascontiguousarray(roi), alpha, 1.0 - alpha)
     return frame

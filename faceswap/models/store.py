@@ -19,6 +19,7 @@ import os
 import shutil
 import socket
 import tempfile
+import urllib.request
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -80,17 +81,26 @@ def hub_endpoint() -> str:
 
 
 def probe_endpoint(endpoint: str, timeout: float = PROBE_TIMEOUT_S) -> None:
-    """Raise `model_not_available` within `timeout` seconds when the Hub's host cannot be reached."""
+    """Raise `model_not_available` within `timeout` seconds when the Hub's host (or the proxy that the
+    environment names for it) cannot be reached."""
     parts = urlsplit(endpoint)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    via = ""
+    if proxy and not urllib.request.proxy_bypass(host):
+        proxy_parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        host, port = proxy_parts.hostname or "", proxy_parts.port or 80
+        via = f" through the proxy {host}:{port}"
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return
     except OSError as exc:
         raise FaceSwapError(
             "model_not_available",
-            f"cannot reach the Hugging Face Hub at {endpoint} ({exc.strerror or exc}); this machine looks offline",
+            f"cannot reach the Hugging Face Hub at {endpoint}{via} ({exc.strerror or exc}); this machine looks "
+            "offline",
         ) from exc
 
 
