@@ -531,3 +531,53 @@ def test_start_up_warnings_when_exposed() -> None:
     assert len(warnings) == 2 and "FACESWAP_API_KEYS" in warnings[0] and "FACESWAP_UI_AUTH" in warnings[1]
     keyed = settings.with_(api_keys=frozenset({"k"}), ui_auth=("u", "p"))
     assert exposure_warnings("0.0.0.0", keyed) == []
+
+
+def test_a_crash_is_a_500_without_a_trace(start, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = start()
+
+    def explode(job_id: str) -> None:
+        raise RuntimeError("database password is hunter2")
+
+    monkeypatch.setattr(server.service, "get", explode)
+    for path, dialect in (("/v1/tasks/x", "openoctopus"), ("/v2/requests/x", "segmind"),
+                          ("/api/v3/predictions/x/result", "wavespeed")):
+        resp = requests.get(server.base + path, headers=auth(), timeout=30)
+        assert resp.status_code == 500
+        code, _ = error_of(resp, dialect)
+        assert code in (None, "internal_error") and "hunter2" not in resp.text and "Traceback" not in resp.text
+
+
+def test_urls_use_the_public_base_url(start, media) -> None:
+    server = start(public_base_url="https://faces.example.com/studio")
+    body = requests.post(f"{server.base}/v2/videofaceswap", json=segmind_body(media), headers=auth(),
+                         timeout=30).json()
+    assert body["status_url"].startswith("https://faces.example.com/studio/v2/requests/")
+    ticket = requests.post(f"{server.base}/api/v3/media/uploads", json={"filename": "v.mp4", "size": 3},
+                           headers=auth(), timeout=30).json()["data"]
+    assert ticket["download_url"].startswith("https://faces.example.com/studio/v1/files/")
+    file_id = ticket["download_url"].rsplit("/", 1)[1]
+    requests.put(f"{server.base}/api/v3/media/uploads/{file_id}?{ticket['upload']['url'].split('?', 1)[1]}",
+                 data=b"abc", timeout=30)
+    resp = requests.post(f"{server.base}/api/v3/wavespeed-ai/video-face-swap", headers=auth(), timeout=30, json={
+        "video": ticket["download_url"], "face_image": data_uri(media["face"], "image/jpeg")})
+    assert resp.status_code == 200, "a link on the public URL is our own file, read from the store"
+    assert server.service.get(resp.json()["data"]["id"]).options.video == str(server.service.file_path(file_id))
+
+
+def test_a_sync_caller_who_hangs_up_cancels_the_job(start, media) -> None:
+    server = start(FakeRunner(frames=500, delay_s=0.02))
+    with pytest.raises(requests.ReadTimeout):
+        requests.post(f"{server.base}/v1/videofaceswap", json=segmind_body(media), headers=auth(), timeout=1.0)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        jobs = [server.service.get(job_id) for job_id in _job_ids(server)]
+        if jobs and all(job.status == "cancelled" for job in jobs):
+            break
+        time.sleep(0.1)
+    assert jobs and all(job.status == "cancelled" for job in jobs)
+
+
+def _job_ids(server: Server) -> list[str]:
+    with server.service.store._lock:
+        return [row[0] for row in server.service.store._db.execute("SELECT id FROM jobs")]

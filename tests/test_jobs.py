@@ -343,3 +343,15 @@ def test_upload_tickets_are_single_use_and_size_checked(tmp_path: Path) -> None:
     assert caught.value.code == "invalid_request"
     with pytest.raises(FaceSwapError):
         blobs.info(short.id)
+
+
+def test_a_lost_lease_stops_the_worker_and_the_job_runs_again(service_factory, clip: Path, face: Path) -> None:
+    runner = FakeRunner(frames=60, delay_s=0.02)
+    service = service_factory(runner)
+    job = service.submit(options(clip, face))
+    assert runner.started.wait(10)
+    time.sleep(0.2)
+    assert service.store.recover().requeued == [job.id]  # as if another process judged this worker dead
+    done = service.wait(job.id, timeout=30)
+    assert done.status == "succeeded" and done.attempt == 2 and len(runner.calls) == 2
+    assert len(list((service.settings.data_dir / "files").iterdir())) == 1, "the lost run's output was dropped"
