@@ -45,7 +45,7 @@ def build_ui(service: JobService, runtime: Runtime, settings: Settings) -> gr.Bl
     handlers = UiHandlers(service, runtime, settings)
     retention = max(int(settings.retention_s), CACHE_SWEEP_S)
     with gr.Blocks(title="faceswap", delete_cache=(CACHE_SWEEP_S, retention)) as blocks:
-        page = build_page()
+        page = build_page(settings.max_frames)
         _wire_faces(page, handlers)
         _wire_swap(page, handlers)
     blocks.queue(default_concurrency_limit=1)

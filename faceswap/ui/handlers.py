@@ -126,7 +126,7 @@ class UiHandlers:
                            thumbs: list[picks.Thumb]) -> tuple[GalleryItems, dict[str, Any], str]:
         """After a detection: picks marked, the frame slider spanning the video, the engine's notices."""
         count = int(listing.get("frame_count") or 1)
-        slider = gr.update(maximum=max(count - 1, 1), value=listing.get("frame", 0), interactive=count > 1)
+        slider = gr.update(maximum=max(count - 1, 1), value=listing.get("frame", 0), visible=count > 1)
         faces = len(listing.get("faces") or [])
         summary = (f"{faces} face(s) on frame {listing.get('frame', 0)} of {count} "
                    f"({listing.get('engine', '?')} engine)." if listing else "")
@@ -137,7 +137,7 @@ class UiHandlers:
     @staticmethod
     def forget_video_faces() -> tuple[GalleryItems, dict[str, Any], list[picks.Thumb], Any]:
         """A new video: its old faces and frame range no longer apply."""
-        return [], {}, [], gr.update(value=0, maximum=1, interactive=False)
+        return [], {}, [], gr.update(value=0, visible=False)
 
     @staticmethod
     def forget_photo_faces() -> tuple[GalleryItems, dict[str, Any], list[picks.Thumb]]:

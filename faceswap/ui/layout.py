@@ -77,8 +77,8 @@ class Page:
                 self.restore, self.codeformer_weight, self.restore_visibility, self.output_format]
 
 
-def build_page() -> Page:
-    """Place the components; call inside a `gr.Blocks` context."""
+def build_page(max_frames: int) -> Page:
+    """Place the components; call inside a `gr.Blocks` context. `max_frames` bounds the frame slider."""
     gr.Markdown(INTRO)
     with gr.Row(equal_height=True):
         video = gr.Video(label="Video", sources=["upload"], elem_id="video-input")
@@ -89,15 +89,19 @@ def build_page() -> Page:
 
     with gr.Row():
         with gr.Column(scale=3):
-            frame = gr.Slider(0, 1, value=0, step=1, label="Frame", info="Which frame to look at",
-                              interactive=False, elem_id="frame-slider")
-            target_gallery = gr.Gallery(label="Faces in the video", columns=6, height=200, allow_preview=False,
-                                        object_fit="contain", interactive=False, elem_id="target-gallery")
+            # The range narrows to the video's frames once faces are found; the API accepts any frame up to the
+            # server's limit (the core clamps it to the video).
+            frame = gr.Slider(0, max(max_frames - 1, 1), value=0, step=1, precision=0, label="Frame",
+                              info="Which frame to look at", visible=False, elem_id="frame-slider")
+            target_gallery = gr.Gallery(label="Faces in the video", columns=6, fit_columns=False, height=190,
+                                        allow_preview=False, object_fit="contain", interactive=False,
+                                        elem_id="target-gallery")
             target_faces = gr.Textbox(value="", label="Faces to replace (indices)", info=PICK_HELP, placeholder="0",
                                       elem_id="target-faces")
         with gr.Column(scale=2):
-            source_gallery = gr.Gallery(label="Faces in the photo", columns=4, height=200, allow_preview=False,
-                                        object_fit="contain", interactive=False, elem_id="source-gallery")
+            source_gallery = gr.Gallery(label="Faces in the photo", columns=4, fit_columns=False, height=190,
+                                        allow_preview=False, object_fit="contain", interactive=False,
+                                        elem_id="source-gallery")
             source_faces = gr.Textbox(value="", label="Faces to use from the photo (indices)", placeholder="0",
                                       info="Needed only when the photo shows several people (empty: face 0).",
                                       elem_id="source-faces")
@@ -140,7 +144,8 @@ def build_page() -> Page:
     notices = gr.Markdown(elem_id="notices")
     with gr.Row():
         with gr.Column():
-            preview_image = gr.Image(label="Preview", type="numpy", interactive=False, elem_id="preview-image")
+            preview_image = gr.Image(label="Preview", type="numpy", format="png", interactive=False,
+                                     elem_id="preview-image")
             preview_info = gr.JSON(label="Preview details", visible=False)
         with gr.Column():
             result_video = gr.Video(label="Result", interactive=False, elem_id="result-video")

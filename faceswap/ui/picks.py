@@ -52,7 +52,7 @@ def gallery_items(thumbs: Sequence[Thumb], picks: Sequence[int]) -> list[tuple[n
     for index, (image, caption) in enumerate(thumbs):
         if index in picks:
             position = list(picks).index(index) + 1
-            items.append((mark_picked(image, position), f"{caption} ✓ picked #{position}"))
+            items.append((mark_picked(image, position), f"{caption} ✓ #{position}"))
         else:
             items.append((image, caption))
     return items

@@ -1,0 +1,139 @@
+"""A person's way through the page, in Debian's Chromium driven by Playwright (no browser download): upload a video
+and a face, find faces, click the third thumbnail, swap, and get a playable video in which that face changed.
+Closing the page while a swap runs cancels its job.
+
+Needs `apt-get install -y chromium`; skips, loudly, only when /usr/bin/chromium is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import httpx
+import pytest
+from media_factory import ClipSpec, astronaut_face_photo, t1_patches, write_clip
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from test_ui_app import CLIP, LAYOUT, PATCH, LiveApp, _assert_only_slot_changed, serve_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+LONG_CLIP = ClipSpec(width=640, height=360, fps=12, frames=240, audio=False)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="BROWSER TEST NOT RUN: /usr/bin/chromium is missing; install it "
+                       "with `apt-get install -y chromium` to drive the UI in a real browser"),
+]
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("browser-media")
+    patches = t1_patches(PATCH)[:3]
+    face = root / "astronaut.png"
+    cv2.imwrite(str(face), astronaut_face_photo())
+    return {"clip": write_clip(root / "three.mp4", patches, LAYOUT, CLIP),
+            "long": write_clip(root / "long.mp4", patches, LAYOUT, LONG_CLIP), "face": face}
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+    with serve_app(tmp_path_factory.mktemp("browser-app")) as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 1400})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    yield page
+    context.close()
+
+
+def open_app(page: Page, live: LiveApp, media: dict[str, Path], video: str) -> None:
+    page.goto(live.url)
+    page.locator("#video-input input[type=file]").set_input_files(str(media[video]))
+    page.locator("#face-input input[type=file]").set_input_files(str(media["face"]))
+    expect(page.locator("#video-input video")).to_be_visible()
+    expect(page.locator("#face-input img")).to_be_visible()
+
+
+def test_a_person_picks_the_third_face_and_gets_a_playable_swapped_video(
+        page: Page, live: LiveApp, media: dict[str, Path], tmp_path: Path) -> None:
+    open_app(page, live, media, "clip")
+    page.get_by_role("button", name="Find faces", exact=True).click()
+    thumbnails = page.locator("#target-gallery button.thumbnail-item")
+    expect(thumbnails).to_have_count(3)
+    expect(page.locator("#notices")).to_contain_text("3 face(s) on frame 0")
+
+    thumbnails.nth(2).click()
+    expect(page.locator("#target-faces").get_by_role("textbox")).to_have_value("2")
+    expect(page.locator("#target-gallery")).to_contain_text("Face 2 ✓ #1")
+
+    page.get_by_role("button", name="Swap", exact=True).click()
+    page.wait_for_function("() => { const v = document.querySelector('#result-video video');"
+                           " return v && v.readyState >= 2 && v.duration > 0 && !v.error; }", timeout=180_000)
+    video = page.locator("#result-video video").evaluate(
+        "v => ({duration: v.duration, width: v.videoWidth, height: v.videoHeight, src: v.currentSrc})")
+    expect(page.locator("#notices")).to_contain_text(f"Swapped {CLIP.frames} of {CLIP.frames} frames")
+    expect(page.locator("#download")).to_contain_text(".mp4")
+    _screenshot(page, tmp_path, "faceswap-ui.png")
+
+    assert video["duration"] == pytest.approx(CLIP.frames / CLIP.fps, abs=0.15)
+    assert (video["width"], video["height"]) == (CLIP.width, CLIP.height)
+    result = tmp_path / "result.mp4"
+    result.write_bytes(httpx.get(video["src"], timeout=30).raise_for_status().content)
+    _assert_only_slot_changed(media["clip"], result, slot=2)
+
+
+def test_closing_the_page_during_a_swap_cancels_its_job(
+        page: Page, live: LiveApp, media: dict[str, Path]) -> None:
+    open_app(page, live, media, "long")
+    page.get_by_role("button", name="Swap", exact=True).click()
+    job_id = _running_job_id(page)
+    page.close()
+    deadline = time.monotonic() + 30
+    while (job := live.service.get(job_id)).status != "cancelled":
+        assert time.monotonic() < deadline, f"the job went on after the page closed: {job.status}"
+        time.sleep(0.2)
+    assert job.output_file_id is None and job.frames_done < LONG_CLIP.frames
+
+
+def _running_job_id(page: Page, timeout: float = 60) -> str:
+    """The job id from the report panel, once the job is swapping frames."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = page.locator("#report").inner_text()
+        job_id = re.search(r'"job_id"\s*:\s*"([^"]+)"', text)
+        running = re.search(r'"status"\s*:\s*"processing"', text)
+        started = not re.search(r'"frames_done"\s*:\s*0\b', text)
+        if job_id and running and started:
+            return job_id.group(1)
+        time.sleep(0.1)
+    raise AssertionError(f"no running job shown in the report: {json.dumps(text)}")
+
+
+def _screenshot(page: Page, tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    page.screenshot(path=str(path), full_page=True)
+    if os.environ.get("FACESWAP_SCREENSHOT_DIR"):
+        target = Path(os.environ["FACESWAP_SCREENSHOT_DIR"])
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target / name)

@@ -1,0 +1,282 @@
+"""The Gradio app, driven through `gradio_client` against the real app (`faceswap.server.create_app`) served on
+127.0.0.1: finding faces, a swap job followed to its end, cancels while queued and while running, readable errors.
+
+The app runs offline (HF_HUB_OFFLINE=1, an empty models dir), so `auto` falls back to the classic engine and says so.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+import uvicorn
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from gradio_client.utils import Status
+from media_factory import (
+    ClipSpec,
+    astronaut_face_photo,
+    probe,
+    read_frames,
+    read_stamp,
+    row_layout,
+    slot_boxes,
+    t1_patches,
+    write_clip,
+)
+
+from faceswap.config import Settings
+
+PATCH = 180
+CLIP = ClipSpec(width=640, height=360, fps=12, frames=24)
+LONG_CLIP = ClipSpec(width=640, height=360, fps=12, frames=240, audio=False)
+LAYOUT = row_layout(3, PATCH, CLIP.width, CLIP.height)
+
+
+@dataclass
+class LiveApp:
+    url: str
+    app: Any
+    settings: Settings
+
+    @property
+    def service(self) -> Any:
+        return self.app.state.service
+
+
+@contextmanager
+def serve_app(root: Path) -> Iterator[LiveApp]:
+    """The real app (REST + UI) on 127.0.0.1 at a free port, offline, data and models in `root`."""
+    from faceswap.server import create_app
+
+    environ = {"FACESWAP_DATA_DIR": str(root / "data"), "FACESWAP_MODELS_DIR": str(root / "models"),
+               "HF_HUB_OFFLINE": "1"}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        settings = Settings.from_env(environ)
+        app = create_app(settings)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the app did not start")
+            time.sleep(0.05)
+        try:
+            yield LiveApp(f"http://127.0.0.1:{port}/", app, settings)
+        finally:
+            server.should_exit = True
+            thread.join(30)
+            sock.close()
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("ui-media")
+    patches = t1_patches(PATCH)[:3]
+    face = root / "astronaut.png"
+    cv2.imwrite(str(face), astronaut_face_photo())
+    blank = root / "no-face.png"
+    cv2.imwrite(str(blank), np.full((240, 240, 3), 128, np.uint8))
+    return {
+        "clip": write_clip(root / "three.mp4", patches, LAYOUT, CLIP),
+        "long": write_clip(root / "long.mp4", patches, LAYOUT, LONG_CLIP),
+        "face": face,
+        "blank": blank,
+        "text": _write(root / "notes.txt", b"not a video"),
+    }
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+    with serve_app(tmp_path_factory.mktemp("ui-app")) as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+def client(live: LiveApp, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
+    client = Client(live.url, verbose=False, download_files=str(tmp_path_factory.mktemp("ui-downloads")))
+    yield client
+    client.close()
+
+
+def test_api_has_the_three_endpoints_with_plain_parameters(client: Client) -> None:
+    info = client.view_api(print_info=False, return_format="dict")
+    endpoints = info["named_endpoints"]
+    assert {"/detect_faces", "/preview", "/swap"} <= set(endpoints)
+    swap_params = [param["parameter_name"] for param in endpoints["/swap"]["parameters"]]
+    assert swap_params[:4] == ["video", "face", "target_faces", "source_faces"]
+    assert {"engine", "order", "selection", "frame_cap", "start", "end", "restore", "codeformer_weight",
+            "restore_visibility", "output_format"} <= set(swap_params)
+    assert len(endpoints["/swap"]["returns"]) == 2
+    # Page-only helpers (picking, result display) are not part of the API.
+    assert not any("toggle" in name or "show" in name for name in endpoints)
+
+
+def test_detect_faces_lists_the_faces_of_a_frame_left_to_right(client: Client, media: dict[str, Path]) -> None:
+    gallery, listing = client.predict(handle_file(str(media["clip"])), 10, "left_to_right", "classic",
+                                      api_name="/detect_faces")
+    assert listing["engine"] == "classic"
+    assert listing["frame"] == 10
+    assert listing["frame_count"] == CLIP.frames
+    faces = listing["faces"]
+    assert [face["index"] for face in faces] == [0, 1, 2]
+    for face, slot in zip(faces, slot_boxes(LAYOUT, 10, PATCH), strict=True):
+        centre_x = (face["box"][0] + face["box"][2]) / 2
+        centre_y = (face["box"][1] + face["box"][3]) / 2
+        assert slot[0] <= centre_x <= slot[2] and slot[1] <= centre_y <= slot[3], (face, slot)
+    assert len(gallery) == 3
+    thumbnail = cv2.imread(str(gallery[0]["image"]))
+    assert thumbnail is not None and thumbnail.shape[0] == thumbnail.shape[1] >= 64
+
+
+def test_detect_faces_in_a_photo(client: Client, media: dict[str, Path]) -> None:
+    _, listing = client.predict(handle_file(str(media["face"])), 0, "left_to_right", "classic",
+                                api_name="/detect_faces")
+    assert listing["frame_count"] == 1
+    assert len(listing["faces"]) == 1
+
+
+def test_swap_job_reports_progress_and_returns_the_video_with_the_chosen_face_changed(
+        client: Client, media: dict[str, Path]) -> None:
+    job = client.submit(video=handle_file(str(media["clip"])), face=handle_file(str(media["face"])),
+                        target_faces="1", engine="auto", api_name="/swap")
+    progress_seen: list[tuple[int | None, int | None, str | None]] = []
+    deadline = time.monotonic() + 180
+    while not job.done():
+        status = job.status()
+        progress_seen += [(unit.index, unit.length, unit.unit) for unit in status.progress_data or []]
+        assert time.monotonic() < deadline, "the swap took too long"
+        time.sleep(0.05)
+    video_path, report = job.result()
+
+    assert any(length == CLIP.frames and unit == "frames" for _, length, unit in progress_seen), progress_seen
+    states = [output[1] for output in job.outputs()[:-1]]
+    assert states and states[0]["job_id"] == report["job_id"]
+    assert any(state["status"] == "processing" for state in states), states
+
+    assert report["status"] == "succeeded"
+    assert report["engine"] == "classic"
+    assert report["frames"] == CLIP.frames
+    assert report["frames_swapped"] >= CLIP.frames - 2
+    assert any("classic engine" in notice for notice in report["notices"]), report["notices"]
+
+    facts = probe(Path(video_path))
+    assert facts.frames == CLIP.frames
+    assert facts.fps == pytest.approx(CLIP.fps, rel=0.01)
+    assert facts.has_audio and facts.audio_seconds == pytest.approx(CLIP.frames / CLIP.fps, abs=0.1)
+    _assert_only_slot_changed(media["clip"], Path(video_path), slot=1)
+
+
+def _assert_only_slot_changed(original: Path, swapped: Path, *, slot: int) -> None:
+    before, after = read_frames(original), read_frames(swapped)
+    assert len(after) == len(before)
+    for frame in after[::6]:
+        index = read_stamp(frame)
+        for number, (x1, y1, x2, y2) in enumerate(slot_boxes(LAYOUT, index, PATCH)):
+            change = float(np.abs(frame[y1:y2, x1:x2].astype(np.int16)
+                                  - before[index][y1:y2, x1:x2].astype(np.int16)).mean())
+            if number == slot:
+                assert change > 12, f"frame {index}: the chosen face barely changed ({change:.1f})"
+            else:
+                assert change < 6, f"frame {index}: face {number} changed ({change:.1f}) but was not chosen"
+
+
+def test_swap_cancelled_while_queued_and_while_running_leaves_nothing_behind(
+        client: Client, live: LiveApp, media: dict[str, Path]) -> None:
+    files_dir = live.settings.data_dir / "files"
+    files_before = set(os.listdir(files_dir))
+    inputs = {"video": handle_file(str(media["long"])), "face": handle_file(str(media["face"])),
+              "target_faces": "0", "engine": "classic", "api_name": "/swap"}
+    running = client.submit(**inputs)
+    running_id = _wait_for_state(running, lambda state: state["status"] == "processing"
+                                 and state["frames_done"] > 0)["job_id"]
+    queued = client.submit(**inputs)
+    queued_state = _wait_for_state(queued, lambda state: state["status"] == "queued")
+    assert queued_state["position"] == 1
+
+    assert queued.cancel()
+    assert running.cancel()
+
+    for job_id in (queued_state["job_id"], running_id):
+        job = _wait_for_job(live, job_id, lambda job: job.status == "cancelled")
+        assert job.output_file_id is None
+        assert job.frames_done < LONG_CLIP.frames
+    work_dir = live.settings.data_dir / "work"
+    deadline = time.monotonic() + 30
+    while work_dir.exists() and any(work_dir.iterdir()):  # the worker stops at its next frame and cleans up
+        assert time.monotonic() < deadline, list(work_dir.iterdir())
+        time.sleep(0.1)
+    assert set(os.listdir(files_dir)) == files_before
+    assert running.status().code == Status.CANCELLED or running.done()
+
+
+def _wait_for_state(job: Any, accept: Any, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = [output[1] for output in job.outputs() if isinstance(output, (list, tuple))]
+        for state in reversed(states):
+            if isinstance(state, dict) and "job_id" in state and accept(state):
+                return state
+        assert not job.done(), f"the job ended before reaching the state: {states}"
+        time.sleep(0.05)
+    raise AssertionError("the job never reached the awaited state")
+
+
+def _wait_for_job(live: LiveApp, job_id: str, accept: Any, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = live.service.get(job_id)
+        if accept(job):
+            return job
+        assert time.monotonic() < deadline, job
+        time.sleep(0.1)
+
+
+def test_errors_reach_the_client_as_readable_messages(client: Client, media: dict[str, Path]) -> None:
+    with pytest.raises(AppError) as no_face:
+        client.predict(video=handle_file(str(media["clip"])), face=handle_file(str(media["blank"])),
+                       engine="classic", api_name="/swap")
+    assert "face" in str(no_face.value).lower() and "Traceback" not in str(no_face.value)
+
+    with pytest.raises(AppError) as bad_index:
+        client.predict(video=handle_file(str(media["clip"])), face=handle_file(str(media["face"])),
+                       target_faces="one", engine="classic", api_name="/swap")
+    assert "target_faces" in str(bad_index.value)
+
+    with pytest.raises(AppError) as not_media:
+        client.predict(handle_file(str(media["text"])), 0, "left_to_right", "classic", api_name="/detect_faces")
+    assert "Traceback" not in str(not_media.value) and len(str(not_media.value)) > 10
+
+
+def test_preview_renders_the_chosen_frame_swapped(client: Client, media: dict[str, Path]) -> None:
+    image_path, info = client.predict(video=handle_file(str(media["clip"])), face=handle_file(str(media["face"])),
+                                      target_faces="2", engine="classic", frame=5, api_name="/preview")
+    assert info["engine"] == "classic" and info["frame"] == 5 and info["faces_swapped"] == 1
+    preview = cv2.imread(str(image_path))
+    assert preview.shape == (CLIP.height, CLIP.width, 3)
+    original = read_frames(media["clip"])[5]
+    changes = []
+    for x1, y1, x2, y2 in slot_boxes(LAYOUT, 5, PATCH):
+        changes.append(float(np.abs(preview[y1:y2, x1:x2].astype(np.int16)
+                                    - original[y1:y2, x1:x2].astype(np.int16)).mean()))
+    assert changes[2] > 12 and max(changes[:2]) < 6, changes

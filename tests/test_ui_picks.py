@@ -1,0 +1,49 @@
+"""Picking faces by clicking thumbnails: the pick list, and how picked thumbnails look."""
+
+from __future__ import annotations
+
+import numpy as np
+from media_factory import t1_patches
+
+from faceswap.ui import picks
+from faceswap.ui.handlers import build_options, notices_markdown
+
+
+def test_parse_picks_keeps_typed_order_and_ignores_noise() -> None:
+    assert picks.parse_picks("2, 0") == [2, 0]
+    assert picks.parse_picks(" 1,1 ,x3") == [1, 3]
+    assert picks.parse_picks("") == []
+    assert picks.parse_picks(None) == []
+
+
+def test_clicks_toggle_and_the_order_is_the_pairing_order() -> None:
+    chosen = picks.toggle_pick([], 2)
+    chosen = picks.toggle_pick(chosen, 0)
+    assert picks.format_picks(chosen) == "2,0"
+    assert picks.toggle_pick(chosen, 2) == [0]
+
+
+def test_picked_thumbnails_are_framed_and_numbered_the_rest_untouched() -> None:
+    thumbs = [(np.ascontiguousarray(patch[:128, :128, ::-1]), f"Face {i}") for i, patch in enumerate(t1_patches(128))]
+    items = picks.gallery_items(thumbs, [3, 1])
+    assert [caption for _, caption in items] == ["Face 0", "Face 1 ✓ #2", "Face 2", "Face 3 ✓ #1", "Face 4",
+                                                 "Face 5"]
+    assert items[0][0] is thumbs[0][0]
+    marked, original = items[3][0], thumbs[3][0]
+    assert marked.shape == original.shape
+    assert tuple(marked[0, 64]) == picks.PICK_COLOUR and tuple(marked[-1, 64]) == picks.PICK_COLOUR
+    assert np.array_equal(marked[40:100, 40:100], original[40:100, 40:100])  # the face itself stays visible
+    assert not np.array_equal(original[0, 64], picks.PICK_COLOUR)
+
+
+def test_page_values_become_swap_options() -> None:
+    options = build_options("clip.mp4", "face.png", "", " ", "classic", "largest_first", "per_frame", "any", "any",
+                            12.0, 0, 1.5, "none", 0.5, 0.8, "mp4")
+    assert options.target_faces == [0] and options.source_faces == [0]
+    assert options.frame_cap == 12 and options.start is None and options.end == 1.5
+    assert options.order == "largest_first" and options.selection == "per_frame"
+
+
+def test_notices_read_as_plain_notes() -> None:
+    assert notices_markdown([]) == ""
+    assert notices_markdown(["The classic engine ran."]) == "**Note:** The classic engine ran."
