@@ -153,6 +153,74 @@ def test_download_once_verify_and_never_again(tmp_path: Path, twin_files: dict[s
     assert leftovers == []
 
 
+class FakeHub:
+    """A local stand-in for the Hub's `resolve` endpoint (HEAD + GET), serving fixed bytes for every path."""
+
+    def __init__(self, payload: bytes) -> None:
+        import hashlib
+        import http.server
+        import threading
+
+        self.payload = payload
+        self.requests: list[tuple[str, str]] = []
+        hub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _headers(self) -> None:
+                hub.requests.append((self.command, self.path))
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(hub.payload)))
+                self.send_header("ETag", f'"{hashlib.sha256(hub.payload).hexdigest()}"')
+                self.send_header("X-Repo-Commit", "0" * 40)
+                self.end_headers()
+
+            def do_HEAD(self) -> None:
+                self._headers()
+
+            def do_GET(self) -> None:
+                self._headers()
+                self.wfile.write(hub.payload)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.usefixtures("no_proxy_env")
+def test_the_default_downloader_fetches_through_huggingface_hub(tmp_path: Path, twin_files: dict[str, Path],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # conftest forces it on; this hub is local
+    hub = FakeHub(twin_files["gfpgan_1.4"].read_bytes())
+    try:
+        monkeypatch.setattr(store_module, "hub_endpoint", lambda: hub.url)
+        store = ModelStore(settings_for(tmp_path), specs=twin_specs(twin_files))
+        path = store.ensure(["gfpgan_1.4"], download=True)["gfpgan_1.4"]
+        assert path.read_bytes() == twin_files["gfpgan_1.4"].read_bytes()
+        assert ("GET", "/datasets/Gourieff/ReActor/resolve/main/models/facerestore_models/GFPGANv1.4.onnx") \
+            in hub.requests
+        served = len(hub.requests)
+        store.ensure(["gfpgan_1.4"], download=True)
+        assert len(hub.requests) == served  # a good file is never fetched again
+        hub.payload = b"not the model " * 10
+        with pytest.raises(FaceSwapError) as info:
+            store.ensure(["genderage"], download=True)
+        assert "damaged or not the expected file" in info.value.message
+        assert not store.path("genderage").exists()
+        assert sorted(p.name for p in store.directory.iterdir()) == [".GFPGANv1.4.onnx.verified", "GFPGANv1.4.onnx"]
+    finally:
+        hub.close()
+
+
 def test_a_damaged_download_is_not_installed(tmp_path: Path, twin_files: dict[str, Path]) -> None:
     calls: list[str] = []
     store = ModelStore(settings_for(tmp_path), specs=twin_specs(twin_files),

@@ -109,10 +109,12 @@ def hub_download(spec: ModelSpec, staging: Path) -> Path:
     import huggingface_hub
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-    probe_endpoint(hub_endpoint())
+    endpoint = hub_endpoint()
+    probe_endpoint(endpoint)
     try:
         fetched = huggingface_hub.hf_hub_download(
-            spec.repo_id, spec.repo_path, repo_type=spec.repo_type, local_dir=staging, etag_timeout=10)
+            spec.repo_id, spec.repo_path, repo_type=spec.repo_type, local_dir=staging, etag_timeout=10,
+            endpoint=endpoint)
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
         raise FaceSwapError(
             "model_not_available",
