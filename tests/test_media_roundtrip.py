@@ -137,6 +137,26 @@ def test_audio_is_copied_without_reencoding_when_mp4_allows(clips: dict[str, Pat
     assert len(copied_packets) >= len(source_packets) - 1
 
 
+@pytest.mark.parametrize(("suffix", "codec", "expected", "remuxed"), [
+    ("mkv", "aac", "aac", True),
+    ("mkv", "libmp3lame", "mp3", True),
+    ("mkv", "flac", "flac", True),
+    ("mov", "pcm_s16le", "aac", False),
+])
+def test_audio_codecs_are_copied_or_reencoded_in_step(suffix: str, codec: str, expected: str, remuxed: bool,
+                                                      patches: list[np.ndarray], settings: Settings,
+                                                      tmp_path: Path) -> None:
+    source = write_timed_clip(tmp_path / f"in.{suffix}", patches, row_layout(2, 100, *SIZE),
+                              [i / 12 for i in range(24)], audio_codec=codec, beep_every=0.5)
+    info = probe_video(source, settings)
+    with VideoWriter(tmp_path / "out.mp4", info, fmt="mp4") as writer:
+        for frame in read_frames(info):
+            writer.write(frame)
+    assert (writer.audio_codec, writer.audio_remuxed) == (expected, remuxed)
+    assert abs(probe(tmp_path / "out.mp4").audio_seconds - probe(source).audio_seconds) <= AAC_FRAME_S + 1e-6
+    assert beep_onsets(tmp_path / "out.mp4") == pytest.approx([0.0, 0.5, 1.0, 1.5], abs=0.015)
+
+
 def test_gif_delays_and_comment_survive_gif_to_gif(patches: list[np.ndarray], settings: Settings,
                                                    tmp_path: Path) -> None:
     delays_ms = [100, 50, 200, 30, 70, 120, 40, 250]

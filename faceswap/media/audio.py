@@ -26,7 +26,7 @@ import numpy as np
 
 from faceswap.errors import FaceSwapError
 from faceswap.media.probe import VideoInfo
-from faceswap.media.streams import audio_stream, open_input
+from faceswap.media.streams import audio_stream, codec_name, open_input
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class AudioTrack:
                 raise FaceSwapError("unsupported_media", f"The audio track of '{info.path.name}' cannot be read.")
             self._shift = info.start_time + window_start
             """Input seconds that land at output time 0."""
-            self.remuxed = window_start < _AT_START_S and source.codec_context.name in MP4_AUDIO_CODECS
+            self.remuxed = window_start < _AT_START_S and codec_name(source) in MP4_AUDIO_CODECS
             self._done = False
             if self.remuxed:
                 self._out = output.add_stream_from_template(source)
@@ -76,7 +76,7 @@ class AudioTrack:
 
     @property
     def codec(self) -> str:
-        return self._out.codec_context.name
+        return codec_name(self._out)
 
     def _setup_reencode(self, source: av.AudioStream, output: av.container.OutputContainer,
                         window_start: float) -> None:

@@ -10,8 +10,9 @@ Decisions (see also `audio.py`):
 * **Odd sizes**: H.264 in 4:2:0 needs even sizes, so an odd width or height gets one extra column or row that
   repeats the edge (the picture is otherwise untouched; the output is at most one pixel larger). GIF keeps odd sizes.
 * **Colour**: MP4 frames are converted with, and tagged as, BT.709 limited range (what players assume for video).
-* **GIF**: a palette per frame (`gif.py`); delays are whole centiseconds, rounded from each frame's own time (so
-  30 fps becomes 3,3,4 cs); a frame that would round onto its predecessor is pushed one centisecond later.
+* **GIF**: a palette per frame, Floyd–Steinberg dithered (`gif.py`); delays are whole centiseconds, rounded from
+  each frame's own time (so 30 fps becomes 3,3,4 cs); a frame that would round onto its predecessor is pushed one
+  centisecond later.
 * **Atomic**: everything goes to a hidden temp file beside `output`, renamed with `os.replace` only after the file
   is complete; on an exception (or `abort()`) the temp file is deleted and `output` is left untouched.
 """
@@ -173,7 +174,7 @@ class VideoWriter:
             stream = self._container.add_stream("gif", rate=self.info.fps)
             stream.width, stream.height, stream.pix_fmt = width, height, "pal8"
             stream.codec_context.time_base = stream.time_base = GIF_TIME_BASE
-            self._gif = GifQuantizer(width, height)
+            self._gif = GifQuantizer()
         else:
             stream = self._container.add_stream(self.encoder_name, rate=self.info.fps)
             stream.width, stream.height, stream.pix_fmt = _even(width), _even(height), "yuv420p"

@@ -57,6 +57,12 @@ def audio_stream(container: av.container.InputContainer) -> av.AudioStream | Non
     return audio[0] if audio else None
 
 
+def codec_name(stream: av.stream.Stream) -> str:
+    """The format's name for the stream's codec ("mp3", "av1"), not the decoder's ("mp3float", "libdav1d")."""
+    codec = stream.codec_context.codec
+    return codec.canonical_name or codec.name
+
+
 def stream_origin(container: av.container.InputContainer, stream: av.VideoStream) -> float:
     """Seconds at which the picture starts (MPEG-TS and edited MOV files do not start at 0).
 
