@@ -47,6 +47,8 @@ SKIN_DISTANCE = 3.0
 """A pixel looks like skin within this many standard deviations (per LAB channel) of the face's skin colour."""
 SKIN_STD_FLOOR = np.array([5.0, 3.0, 3.0], dtype=np.float32)
 """Lower bounds of those standard deviations, so an evenly lit face (or a grey-scale photo) is not too strict."""
+HAIR_CLEARANCE = 0.05
+"""Hair is looked for from this many eye distances above the brows (the brows themselves are dark, not hair)."""
 SURROUND_BAND = 0.15
 """Height (eye distances) of the target's forehead above the swapped region that the colour must meet."""
 FEATURE_MARGIN = 0.12
@@ -100,10 +102,20 @@ def _features(landmarks: Points, shape: tuple[int, int]) -> NDArray[np.uint8]:
     return cv2.dilate(features, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1)))
 
 
-def _skin(landmarks: Points, shape: tuple[int, int], lift: float) -> FloatMask:
-    face = np.zeros(shape, dtype=np.uint8)
+def _skin(landmarks: Points, features: NDArray[np.uint8], lift: float) -> FloatMask:
+    face = np.zeros(features.shape, dtype=np.uint8)
     _fill(face, face_outline(landmarks, lift))
-    return cv2.subtract(face, _features(landmarks, shape)).astype(np.float32) / 255.0
+    return cv2.subtract(face, features).astype(np.float32) / 255.0
+
+
+def _higher_brows(landmarks: Points, other: Points) -> Points:
+    """`landmarks` with each brow point replaced by `other`'s where that one lies further up the face."""
+    up = landmarks[BROWS].mean(axis=0) - landmarks[8]
+    up /= max(float(np.linalg.norm(up)), 1e-6)
+    result = landmarks.copy()
+    lift = np.maximum((other[BROWS] - landmarks[BROWS]) @ up, 0.0)
+    result[BROWS] = landmarks[BROWS] + lift[:, None] * up
+    return result
 
 
 def _band(landmarks: Points, shape: tuple[int, int], lower: float, upper: float) -> NDArray[np.uint8]:
@@ -115,26 +127,61 @@ def _band(landmarks: Points, shape: tuple[int, int], lower: float, upper: float)
     return band
 
 
-def forehead_lift(image: NDArray[np.uint8], landmarks: Points) -> float:
-    """How far above its brows (in eye distances) the source face shows bare skin, within the search range.
+@dataclass(frozen=True)
+class SourceHair:
+    """What of the source photo's head must not come along with its face."""
 
-    Strip by strip upwards, the share of pixels whose colour is within SKIN_DISTANCE of the face's own skin
-    (cheeks, nose, chin) is measured; the first strip that is mostly something else (hair, a hat) ends the
-    search."""
-    skin = _skin(landmarks, image.shape[:2], 0.0) > 0.5
+    forehead_lift: float
+    """How far above its brows (eye distances) the source shows bare skin, within the search range."""
+    mask: NDArray[np.uint8]
+    """255 where the source shows hair (or anything unlike its skin) outside its brows, eyes, nose and mouth."""
+
+
+def _above_brows(landmarks: Points, shape: tuple[int, int], lift: float) -> NDArray[np.uint8]:
+    """The region above the brow line lifted by `lift` and above the lines from the brows' ends down to the top
+    of the jaw line: forehead, temples and everything above."""
+    line = forehead_points(landmarks, lift)
+    jaw = landmarks[JAW]
+    along = (line[-1] - line[0]) / max(float(np.linalg.norm(line[-1] - line[0])), 1e-6)
+    up = np.array([along[1], -along[0]], dtype=np.float32)
+    far = FAR_OUT * face_size(landmarks)
+    left, right = jaw[0] - along * far / 4, jaw[-1] + along * far / 4
+    polygon = np.concatenate([[left + up * far, left], line, [right, right + up * far]])
+    region = np.zeros(shape, dtype=np.uint8)
+    cv2.fillPoly(region, [np.rint(polygon * (1 << FIXED_POINT_SHIFT)).astype(np.int32)], 255, cv2.LINE_AA,
+                 FIXED_POINT_SHIFT)
+    return region
+
+
+def source_hair(image: NDArray[np.uint8], landmarks: Points) -> SourceHair:
+    """Find the source's hairline by colour: pixels within SKIN_DISTANCE of the face's own skin (cheeks, nose,
+    chin) are skin. Strip by strip upwards from the brows, the first strip that is mostly something else (hair,
+    a hat) ends the forehead; anything unlike skin around the brows, eyes, nose and mouth (hair over the forehead,
+    the temples or a cheek) is masked out. Blonde hair close to the skin's colour passes for skin, which only
+    costs a few strands at the edge."""
+    shape = image.shape[:2]
+    skin = _skin(landmarks, _features(landmarks, shape), 0.0) > 0.5
     if not skin.any():
-        return MIN_FOREHEAD_LIFT
+        return SourceHair(MIN_FOREHEAD_LIFT, np.zeros(shape, dtype=np.uint8))
     lab = to_lab(image)
     mean = lab[skin].mean(axis=0)
     std = np.maximum(lab[skin].std(axis=0), SKIN_STD_FLOOR)
     skin_like = np.sqrt((((lab - mean) / std) ** 2).sum(axis=-1)) < SKIN_DISTANCE
     lift = MIN_FOREHEAD_LIFT
     while lift + FOREHEAD_STEP <= MAX_FOREHEAD_LIFT + 1e-6:
-        strip = _band(landmarks, image.shape[:2], lift, lift + FOREHEAD_STEP) > 127
+        strip = _band(landmarks, shape, lift, lift + FOREHEAD_STEP) > 127
         if not strip.any() or float(skin_like[strip].mean()) < SKIN_LIKE_FRACTION:
             break
         lift += FOREHEAD_STEP
-    return round(lift, 2)
+    radius = max(int(round(HAIR_CLEARANCE * eye_distance(landmarks))), 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    inner = np.zeros(shape, dtype=np.uint8)
+    _fill(inner, landmarks[BROWS.start:])
+    outside = cv2.max(_above_brows(landmarks, shape, HAIR_CLEARANCE), 255 - cv2.dilate(inner, kernel))
+    hair = np.where(skin_like, 0, outside).astype(np.uint8)
+    hair = cv2.morphologyEx(hair, cv2.MORPH_OPEN, kernel)  # specks of shadow or freckles are not hair
+    hair = cv2.GaussianBlur(cv2.dilate(hair, kernel), (0, 0), radius)
+    return SourceHair(round(lift, 2), hair)
 
 
 def reach(landmarks: Points, lift: float) -> Points:
@@ -142,8 +189,10 @@ def reach(landmarks: Points, lift: float) -> Points:
     return face_outline(landmarks, 2.5 * lift)
 
 
-def face_masks(landmarks: Points, shape: tuple[int, int], lift: float) -> FaceMasks:
-    """The masks of a target face whose landmarks are given in the (h, w) grid's coordinates."""
+def face_masks(target: Points, shaped: Points, shape: tuple[int, int], lift: float) -> FaceMasks:
+    """The masks of a target face, given its landmarks and where the source's features will land (`shaped`),
+    both in the (h, w) grid's coordinates."""
+    landmarks = _higher_brows(target, shaped)
     eyes = eye_distance(landmarks)
     feather = feather_width(face_size(landmarks))
     jaw = landmarks[JAW]
@@ -154,25 +203,27 @@ def face_masks(landmarks: Points, shape: tuple[int, int], lift: float) -> FaceMa
     # The jaw edge: pulled in, open far above the forehead (the forehead edge cuts it).
     jaw_mask = np.zeros(shape, dtype=np.uint8)
     _fill(jaw_mask, np.concatenate([jaw + inward * (feather / 2), forehead_points(landmarks, lift + 2.0)]))
-    # The forehead edge: the lifted brow line, extended sideways and closed far below (the jaw edge cuts it).
+    # The forehead edge: the lifted brow line, down the temples to the top of the jaw line (hair often reaches
+    # down beside the brows), and closed far below (the jaw edge cuts it).
     line = forehead_points(landmarks, lift)
     along = (line[-1] - line[0]) / max(float(np.linalg.norm(line[-1] - line[0])), 1e-6)
     down = np.array([-along[1], along[0]], dtype=np.float32)
     far = FAR_OUT * face_size(landmarks)
-    polygon = np.concatenate([[line[0] - along * far + down * far, line[0] - along * far], line,
-                              [line[-1] + along * far, line[-1] + along * far + down * far]])
+    left, right = jaw[0] - along * far / 4, jaw[-1] + along * far / 4
+    polygon = np.concatenate([[left + down * far, left], line, [right, right + down * far]])
     top_mask = np.zeros(shape, dtype=np.uint8)
     cv2.fillPoly(top_mask, [np.rint(polygon * (1 << FIXED_POINT_SHIFT)).astype(np.int32)], 255, cv2.LINE_AA,
                  FIXED_POINT_SHIFT)
     weight = _blurred(jaw_mask, feather / 4) * _blurred(top_mask, lift * eyes / 2)
-    if mouth_is_open(landmarks):
+    if mouth_is_open(target):
         mouth = np.zeros(shape, dtype=np.uint8)
-        _fill(mouth, landmarks[INNER_MOUTH])
+        _fill(mouth, target[INNER_MOUTH])
         weight *= 1.0 - _blurred(mouth, feather / 8)
 
-    surround = cv2.subtract(_band(landmarks, shape, lift, lift + SURROUND_BAND), _features(landmarks, shape))
-    surround = surround.astype(np.float32) / 255.0
-    return FaceMasks(weight=weight, skin=_skin(landmarks, shape, lift), surround=surround)
+    features = cv2.max(_features(target, shape), _features(shaped, shape))
+    surround = cv2.subtract(_band(landmarks, shape, lift, lift + SURROUND_BAND), features)
+    return FaceMasks(weight=weight, skin=_skin(landmarks, features, lift),
+                     surround=surround.astype(np.float32) / 255.0)
 
 
 def blend_into(target: NDArray[np.uint8], source: NDArray[np.float32], weight: FloatMask) -> None:

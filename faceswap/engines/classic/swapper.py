@@ -28,6 +28,9 @@ MAX_SOURCE_FACE_PX = 400
 """A bigger source face is shrunk to this size once: it is more detail than any video face needs."""
 MIN_PYRAMID_FACE_PX = 24
 LANDMARK_COUNT = 68
+SHAPE_TRANSFER = 0.8
+"""How far the target's brows, nose, eyes and mouth move towards the source's proportions (warp.toward_source_shape):
+0 keeps the target's face shape and only changes its skin, 1 takes the source's proportions outright."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,8 @@ class ClassicSource:
     """What the swap needs from the face photo, computed once per run."""
 
     levels: tuple[NDArray[np.uint8], ...]
-    """The source crop (BGR) and successive halvings of it (cv2.pyrDown), for targets much smaller than it."""
+    """The source crop and successive halvings of it (cv2.pyrDown), for targets much smaller than it. Channels:
+    B, G, R and the source's hair mask (blend.SourceHair), so one remap warps both."""
     points: NDArray[np.float32]
     """Mesh points in level-0 crop coordinates."""
     triangles: NDArray[np.int32]
@@ -55,6 +59,11 @@ def _landmarks_of(face: Face, role: str) -> NDArray[np.float32]:
 class ClassicSwapper:
     name = "classic"
 
+    def __init__(self, shape_transfer: float = SHAPE_TRANSFER) -> None:
+        if not 0 <= shape_transfer <= 1:
+            raise ValueError(f"shape_transfer must lie in 0..1, not {shape_transfer}")
+        self.shape_transfer = shape_transfer
+
     def prepare_source(self, image: Frame, face: Face) -> ClassicSource:
         landmarks = _landmarks_of(face, "source")
         points = warp.mesh_points(landmarks)
@@ -68,15 +77,15 @@ class ClassicSwapper:
         # Parts of the crop beyond the photo repeat its edge, like the frame edges repeat in the warp.
         crop = cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
-        levels = [crop]
+        local = (points - np.array([x0, y0], dtype=np.float32)) * scale
+        hair = blend.source_hair(crop, local[:LANDMARK_COUNT])
+        levels = [np.dstack([crop, hair.mask])]
         level_size = size * scale
         while level_size / 2 >= MIN_PYRAMID_FACE_PX and min(levels[-1].shape[:2]) >= 4:
             levels.append(cv2.pyrDown(levels[-1]))
             level_size /= 2
-        local = (points - np.array([x0, y0], dtype=np.float32)) * scale
-        lift = blend.forehead_lift(crop, local[:LANDMARK_COUNT])
         return ClassicSource(levels=tuple(levels), points=local.astype(np.float32),
-                             triangles=warp.triangulate(local), size=size * scale, forehead_lift=lift)
+                             triangles=warp.triangulate(local), size=size * scale, forehead_lift=hair.forehead_lift)
 
     def swap(self, frame: Frame, target: Face, source: ClassicSource) -> Frame:
         # 1. Target geometry and the region of interest around it.
@@ -96,14 +105,16 @@ class ClassicSwapper:
 
         # 2. Dense warp of the source, read from the pyramid level nearest the target's size.
         level = int(np.clip(math.floor(math.log2(max(source.size / size, 1.0))), 0, len(source.levels) - 1))
-        map_x, map_y = warp.warp_maps(warp.mesh_points(local), source.points / (1 << level), source.triangles,
+        shaped = warp.toward_source_shape(local, source.points[:LANDMARK_COUNT], self.shape_transfer)
+        map_x, map_y = warp.warp_maps(warp.mesh_points(shaped), source.points / (1 << level), source.triangles,
                                       roi.shape[:2])
         warped = cv2.remap(source.levels[level], map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        warped, hair = np.ascontiguousarray(warped[..., :3]), warped[..., 3]
 
         # 3. Masks, and the warped face recoloured to the target's skin.
-        masks = blend.face_masks(local, roi.shape[:2], source.forehead_lift)
+        masks = blend.face_masks(local, shaped, roi.shape[:2], source.forehead_lift)
         matched = color.match_colors(warped, roi, masks.skin, masks.surround, warp.eye_distance(landmarks))
 
-        # 4. Feathered blend, in place.
-        blend.blend_into(roi, matched, masks.weight)
+        # 4. Feathered blend without the source's hair, in place.
+        blend.blend_into(roi, matched, masks.weight * (1 - hair.astype(np.float32) / 255))
         return frame
