@@ -1,6 +1,6 @@
 """A person's way through the page, in Debian's Chromium driven by Playwright (no browser download): upload a video
 and a face, find faces, click the third thumbnail, swap, and get a playable video in which that face changed.
-Closing the page while a swap runs cancels its job.
+While a swap runs, a progress bar counts frames; closing the page cancels the job.
 
 Needs `apt-get install -y chromium`; skips, loudly, only when /usr/bin/chromium is absent.
 """
@@ -103,11 +103,12 @@ def test_a_person_picks_the_third_face_and_gets_a_playable_swapped_video(
     _assert_only_slot_changed(media["clip"], result, slot=2)
 
 
-def test_closing_the_page_during_a_swap_cancels_its_job(
+def test_the_progress_bar_counts_frames_and_closing_the_page_cancels_the_job(
         page: Page, live: LiveApp, media: dict[str, Path]) -> None:
     open_app(page, live, media, "long")
     page.get_by_role("button", name="Swap", exact=True).click()
     job_id = _running_job_id(page)
+    expect(page.locator("#result-video")).to_contain_text(re.compile(rf"\d+/{LONG_CLIP.frames} frames"))
     page.close()
     deadline = time.monotonic() + 30
     while (job := live.service.get(job_id)).status != "cancelled":

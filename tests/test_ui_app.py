@@ -40,6 +40,7 @@ from faceswap.config import Settings
 PATCH = 180
 CLIP = ClipSpec(width=640, height=360, fps=12, frames=24)
 LONG_CLIP = ClipSpec(width=640, height=360, fps=12, frames=240, audio=False)
+GIF_CLIP = ClipSpec(width=640, height=360, fps=10, frames=10, audio=False)
 LAYOUT = row_layout(3, PATCH, CLIP.width, CLIP.height)
 
 
@@ -95,6 +96,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {
         "clip": write_clip(root / "three.mp4", patches, LAYOUT, CLIP),
         "long": write_clip(root / "long.mp4", patches, LAYOUT, LONG_CLIP),
+        "gif": write_clip(root / "three.gif", patches, LAYOUT, GIF_CLIP),
         "face": face,
         "blank": blank,
         "text": _write(root / "notes.txt", b"not a video"),
@@ -185,6 +187,15 @@ def test_swap_job_reports_progress_and_returns_the_video_with_the_chosen_face_ch
     assert facts.fps == pytest.approx(CLIP.fps, rel=0.01)
     assert facts.has_audio and facts.audio_seconds == pytest.approx(CLIP.frames / CLIP.fps, abs=0.1)
     _assert_only_slot_changed(media["clip"], Path(video_path), slot=1)
+
+
+def test_a_gif_comes_back_as_a_gif(client: Client, media: dict[str, Path]) -> None:
+    video_path, report = client.predict(video=handle_file(str(media["gif"])), face=handle_file(str(media["face"])),
+                                        target_faces="0", engine="classic", api_name="/swap")
+    assert Path(video_path).suffix == ".gif" and report["output_format"] == "gif"
+    facts = probe(Path(video_path))
+    assert (facts.format, facts.frames) == ("gif", GIF_CLIP.frames)
+    _assert_only_slot_changed(media["gif"], Path(video_path), slot=0)
 
 
 def _assert_only_slot_changed(original: Path, swapped: Path, *, slot: int) -> None:
