@@ -255,6 +255,7 @@ def slot_boxes(layout: Layout, index: int, size: int, face_fraction: float = 0.5
 def write_timed_clip(path: Path, patches: Sequence[np.ndarray], layout: Layout, times: Sequence[float], *,
                      width: int = 320, height: int = 180, audio_codec: str | None = "auto",
                      audio_seconds: float | None = None, display_rotation: int = 0, beep_every: float | None = None,
+                     keyframe_every: int | None = None,
                      time_base: fractions.Fraction = fractions.Fraction(1, 90000)) -> Path:
     """Frame i (stamped i) shown at `times[i]` seconds: irregular times make a variable-frame-rate clip.
 
@@ -263,7 +264,8 @@ def write_timed_clip(path: Path, patches: Sequence[np.ndarray], layout: Layout, 
     `width`×`height`. `audio_codec` "auto" picks the container's usual one (AAC; PCM in .mkv; Opus in .webm), None
     writes no audio; the tone lasts `audio_seconds` (default: until the last frame's end). With `beep_every`, the
     audio is silence with a 50 ms beep at every multiple of that many seconds (`beep_onsets` finds them), so a test
-    can tell whether sound and picture are still in step.
+    can tell whether sound and picture are still in step. `keyframe_every` sets the GOP length (seek tests need
+    keyframes in the middle of the clip).
     """
     suffix = path.suffix.lower()
     base = background(width, height)
@@ -279,6 +281,10 @@ def write_timed_clip(path: Path, patches: Sequence[np.ndarray], layout: Layout, 
         stream.pix_fmt = "yuv420p"
         stream.codec_context.time_base = time_base
         stream.options = {"crf": "18"} if video_codec == "libx264" else {"crf": "20", "b": "0", "deadline": "realtime"}
+        if keyframe_every:
+            stream.codec_context.gop_size = keyframe_every
+            if video_codec == "libx264":
+                stream.options = {**stream.options, "keyint_min": str(keyframe_every), "sc_threshold": "0"}
         if display_rotation:
             stream.set_display_rotation(-display_rotation)  # PyAV takes counter-clockwise degrees
         audio = None

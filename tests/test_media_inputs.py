@@ -50,9 +50,9 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def clip(folder: Path) -> Path:
-    """5 s at 12 fps (60 frames), moov at the end (PyAV's default), with audio."""
-    return write_clip(folder / "clip.mp4", t1_patches(100), row_layout(2, 100, *SIZE),
-                      ClipSpec(*SIZE, fps=12, frames=60))
+    """5 s at 12 fps (60 frames), a keyframe every second, moov at the end (PyAV's default), with audio."""
+    return write_timed_clip(folder / "clip.mp4", t1_patches(100), row_layout(2, 100, *SIZE),
+                            [i / 12 for i in range(60)], keyframe_every=12)
 
 
 @pytest.fixture(scope="module")
@@ -161,12 +161,14 @@ def test_damaged_mid_stream_raises_while_reading(folder: Path, settings: Setting
 
 # -- frames ------------------------------------------------------------------------------------------------------
 
-def test_read_frame_by_index(clip: Path, settings: Settings) -> None:
+def test_read_frame_by_index(clip: Path, settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="faceswap.media")
     info = probe_video(clip, settings)
     for index in (0, 7, 50, 59):  # 50 and 59 are past the point where it seeks instead of decoding from the start
         frame = read_frame(info, index)
         assert frame.shape == (180, 320, 3) and frame.flags["C_CONTIGUOUS"]
         assert read_stamp(frame) == index
+    assert "decoding from the start" not in caplog.text
     expect("invalid_request", lambda: read_frame(info, 60), "60 frames")
     expect("invalid_request", lambda: read_frame(info, -1))
 

@@ -249,7 +249,8 @@ def beeping(tmp_path_factory: pytest.TempPathFactory, patches: list[np.ndarray])
     folder = tmp_path_factory.mktemp("media-beeps")
     layout = row_layout(2, 100, *SIZE)
     times = [i / 12 for i in range(48)]
-    return {suffix: write_timed_clip(folder / f"beep.{suffix}", patches, layout, times, beep_every=1.0)
+    return {suffix: write_timed_clip(folder / f"beep.{suffix}", patches, layout, times, beep_every=1.0,
+                                     keyframe_every=12)
             for suffix in ("mp4", "mkv")}
 
 
@@ -265,7 +266,9 @@ TRIMS = [
 @pytest.mark.parametrize("suffix", ["mp4", "mkv"])
 @pytest.mark.parametrize("trim", TRIMS)
 def test_trim_and_cap_give_the_right_frames_and_audio(suffix: str, trim: dict, beeping: dict[str, Path],
-                                                      settings: Settings, tmp_path: Path) -> None:
+                                                      settings: Settings, tmp_path: Path,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="faceswap.media")
     info = probe_video(beeping[suffix], settings)
     start, end, cap = trim.get("start", 0.0), trim.get("end", 4.0), trim.get("frame_cap", 0)
     expected = [i for i in range(48) if start - 1e-6 <= i / 12 < end - 1e-6]
@@ -277,6 +280,7 @@ def test_trim_and_cap_give_the_right_frames_and_audio(suffix: str, trim: dict, b
     assert [f.index for f in frames] == list(range(len(expected)))
     assert [read_stamp(f.image) for f in frames] == expected
     assert [read_stamp(frame) for frame in independent_frames(output)] == expected
+    assert "decoding from the start" not in caplog.text  # a late start really seeked (keyframe every second)
 
     first, last = expected[0] / 12, (expected[-1] + 1) / 12
     after = probe(output)

@@ -50,6 +50,7 @@ PROVENANCE_NOTE = "Made with faceswap. AI-generated: faces in this video were sw
 X264_OPTIONS = {"crf": "18", "preset": "veryfast"}
 NVENC_OPTIONS = {"preset": "p5", "tune": "hq", "rc": "vbr", "cq": "19", "b": "0"}
 ENCODER_CHOICES = ("auto", "libx264", "h264_nvenc")
+_MAX_PENDING_DURATIONS = 512
 
 
 def resolve_output_format(info: VideoInfo, requested: Literal["same", "mp4", "gif"]) -> OutputFormat:
@@ -101,7 +102,9 @@ class VideoWriter:
     """Context manager that writes `DecodedFrame`s (upright, possibly modified images) into `output`.
 
     Use it from one thread; it reads the input's audio through its own file handle, so a decoder may run in
-    another thread at the same time.
+    another thread at the same time. The output starts with the first frame written and ends with the last one;
+    the audio follows exactly that span, so `start`/`end` are kept for the record and need not be exact (a
+    `frame_cap` that stops early is handled the same way).
     """
 
     def __init__(self, output: Path, info: VideoInfo, *, fmt: OutputFormat, start: float | None = None,
@@ -160,7 +163,7 @@ class VideoWriter:
             if self._video is None:
                 self._begin(frame)
             self._write(frame)
-        except av.error.FFmpegError as exc:
+        except (av.error.FFmpegError, ValueError) as exc:
             raise FaceSwapError("internal_error", f"Encoding the output video failed at frame {frame.index} "
                                 f"({exc}).") from exc
         self.frames_written += 1
@@ -189,7 +192,7 @@ class VideoWriter:
         self._video = stream
 
     def _write(self, frame: DecodedFrame) -> None:
-        image = frame.image
+        image = np.ascontiguousarray(frame.image)
         if image.shape != self._shape or image.dtype != np.uint8:
             raise FaceSwapError("internal_error", f"Frame {frame.index} is {image.dtype} {image.shape}; the output "
                                 f"is uint8 {self._shape}.")
@@ -228,6 +231,8 @@ class VideoWriter:
             duration = self._durations.pop(packet.pts, None) if packet.pts is not None else None
             if duration:
                 packet.duration = duration
+        if len(self._durations) > _MAX_PENDING_DURATIONS:  # an encoder that rewrites pts: stop tracking, stay flat
+            self._durations.clear()
         self._container.mux(packets)
 
     def _write_gif(self, frame: DecodedFrame, image: Frame) -> None:

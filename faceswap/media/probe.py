@@ -76,8 +76,9 @@ def probe_video(path: Path, settings: Settings) -> VideoInfo:
         return _probe_open(path, container, settings)
     except FaceSwapError:
         raise
-    except av.error.FFmpegError as exc:
-        raise FaceSwapError("unsupported_media", f"The video '{path.name}' could not be read ({exc}).") from exc
+    except (av.error.FFmpegError, ValueError, OverflowError, IndexError) as exc:  # odd headers PyAV cannot map
+        raise FaceSwapError("unsupported_media", f"The video '{path.name}' could not be read ({exc}).",
+                            field="video") from exc
     finally:
         container.close()
 
