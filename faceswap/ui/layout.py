@@ -26,6 +26,10 @@ Everything runs on this server; the result keeps the video's sound, frame rate a
 PICK_HELP = ("Click thumbnails to pick, click again to unpick, or type indices such as 0,2 (empty: face 0). With "
              "several picks, the pick order pairs them with the photo's faces (photo face #1 → video face #1, ...).")
 
+FRAME_HELP = ("The frame whose faces are shown, and which Preview renders. Preview counts faces on this frame; the "
+              "swap, with selection 'track', counts them on the first frame that shows enough faces, then follows "
+              "those people.")
+
 
 def _default(name: str) -> object:
     return SwapOptions.model_fields[name].default
@@ -92,7 +96,7 @@ def build_page(max_frames: int) -> Page:
             # The range narrows to the video's frames once faces are found; the API accepts any frame up to the
             # server's limit (the core clamps it to the video).
             frame = gr.Slider(0, max(max_frames - 1, 1), value=0, step=1, precision=0, label="Frame",
-                              info="Which frame to look at", visible=False, elem_id="frame-slider")
+                              info=FRAME_HELP, visible=False, elem_id="frame-slider")
             target_gallery = gr.Gallery(label="Faces in the video", columns=6, fit_columns=False, height=190,
                                         allow_preview=False, object_fit="contain", interactive=False,
                                         elem_id="target-gallery")
