@@ -7,6 +7,7 @@ the disk. Progress is reported per frame; a cancel request is honoured between f
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import tempfile
@@ -158,7 +159,7 @@ def _swap_stream(info: VideoInfo, options: SwapOptions, engine: Engine, restorer
                     for assignment in assignments:
                         image = restorer.restore(image, assignment.face, visibility=options.restore_visibility,
                                                  codeformer_weight=options.codeformer_weight)
-            encoder.put(DecodedFrame(frame.index, frame.pts, frame.time, image))
+            encoder.put(dataclasses.replace(frame, image=image))
             stats.add(len(tracked), len(assignments))
             stats.duration_s = frame.time - (options.start or 0.0)
             if progress is not None:
