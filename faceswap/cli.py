@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     swap.add_argument("--source", default="0", help="face(s) of the photo to use: 0 or 0,1 (default 0)")
     swap.add_argument("--order", choices=ORDERS, default="left_to_right")
     swap.add_argument("--selection", choices=SELECTIONS, default="track")
+    swap.add_argument("--reference-frame", type=int, default=None, metavar="N",
+                      help="count target indices on frame N (track mode), as listed by `faces --frame N`")
     swap.add_argument("--target-gender", choices=GENDERS, default="any")
     swap.add_argument("--source-gender", choices=GENDERS, default="any")
     swap.add_argument("--frame-cap", type=int, default=0, metavar="N", help="process at most N frames (0: all)")
@@ -118,10 +120,10 @@ def _swap(args: argparse.Namespace) -> int:
 
     options = SwapOptions.parse(
         video=args.video, face=args.face, target_faces=args.target, source_faces=args.source, order=args.order,
-        selection=args.selection, target_gender=args.target_gender, source_gender=args.source_gender,
-        frame_cap=args.frame_cap, start=args.start, end=args.end, engine=args.engine, restore=args.restore,
-        codeformer_weight=args.codeformer_weight, restore_visibility=args.restore_visibility,
-        output_format=args.output_format)
+        selection=args.selection, reference_frame=args.reference_frame, target_gender=args.target_gender,
+        source_gender=args.source_gender, frame_cap=args.frame_cap, start=args.start, end=args.end,
+        engine=args.engine, restore=args.restore, codeformer_weight=args.codeformer_weight,
+        restore_visibility=args.restore_visibility, output_format=args.output_format)
     bars: list[tqdm] = []  # made on the first frame, so early failures print no empty bar
 
     def on_progress(step: Progress) -> None:

@@ -64,6 +64,9 @@ class SwapOptions(BaseModel):
     selection: Selection = Field(
         "track", description="'track' follows the chosen person through the video; 'per_frame' re-applies the "
                              "index on every frame.")
+    reference_frame: int | None = Field(
+        None, ge=0, description="Frame (0-based, in the whole video) on which target indices are counted in 'track' "
+                                "mode, as picked in a face browser; default: the first frame showing enough faces.")
     target_gender: Gender = Field("any", description="Only consider video faces of this gender.")
     source_gender: Gender = Field("any", description="Only consider face-photo faces of this gender.")
     frame_cap: int = Field(0, ge=0, description="Process at most this many frames (0 = the whole video).")

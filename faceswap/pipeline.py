@@ -23,7 +23,7 @@ from faceswap.faces.order import matches_gender, order_faces
 from faceswap.faces.select import TargetSelector
 from faceswap.faces.track import FaceTracker
 from faceswap.faces.types import Frame
-from faceswap.media.decode import DecodedFrame, planned_frame_count, read_frames
+from faceswap.media.decode import DecodedFrame, planned_frame_count, read_frame, read_frames
 from faceswap.media.encode import VideoWriter, resolve_output_format
 from faceswap.media.images import load_image
 from faceswap.media.inputs import resolve_input
@@ -141,6 +141,8 @@ def _swap_stream(info: VideoInfo, options: SwapOptions, engine: Engine, restorer
                  should_cancel: CancelCheck | None) -> _Stats:
     tracker = FaceTracker(engine.analyzer)
     selector = TargetSelector(options, engine.analyzer)
+    if options.reference_frame is not None and options.selection == "track" and options.target_faces != "all":
+        _seed_from_reference_frame(selector, info, options, engine)
     stats = _Stats()
     frames = read_frames(info, start=options.start, end=options.end, frame_cap=options.frame_cap)
     with VideoWriter(output, info, fmt=fmt, start=options.start, end=options.end) as writer, \
@@ -173,6 +175,20 @@ def _swap_stream(info: VideoInfo, options: SwapOptions, engine: Engine, restorer
     log.debug("tracker: %d full searches, %d cuts; selector: %d embeddings", tracker.full_searches, tracker.cuts,
               selector.embeddings_computed)
     return stats
+
+
+def _seed_from_reference_frame(selector: TargetSelector, info: VideoInfo, options: SwapOptions,
+                               engine: Engine) -> None:
+    index = options.reference_frame or 0
+    if index >= info.frame_count:
+        raise FaceSwapError("invalid_request", f"reference_frame {index} is past the end of the video "
+                            f"({info.frame_count} frames).", field="reference_frame")
+    image = read_frame(info, index)
+    faces = engine.analyzer.detect(image, None)
+    if not selector.seed(image, faces):
+        raise FaceSwapError(
+            "target_face_not_found", f"Frame {index} shows {len(faces)} face(s), so target face index "
+            f"{options.needed_target_count - 1} ({options.order} order) does not exist there.", field="target_faces")
 
 
 def _no_target_error(options: SwapOptions, stats: _Stats, selector: TargetSelector) -> FaceSwapError:

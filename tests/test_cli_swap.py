@@ -172,6 +172,23 @@ def test_track_follows_the_person_when_the_order_changes_and_per_frame_does_not(
         assert second[0] > SWAPPED and second[1] < CODEC_NOISE, second  # index 0 is now person C
 
 
+def test_reference_frame_counts_indices_where_the_user_picked_them(media):
+    output = media["root"] / "reference.mp4"
+    # on frame 15, index 0 (leftmost) is person C, who sits in slot 2 before the cut and slot 0 after it
+    code, result = cli("swap", media["reorder"], media["face"], "-o", output, "--reference-frame", "15")
+    assert code == 0, result
+    before, after = read_frames(media["reorder"]), read_frames(output)
+
+    def boxes(i):
+        return slot_boxes(REORDERED, i, PATCH)
+
+    first = region_change(before, after, boxes, range(0, REORDER_AT))
+    second = region_change(before, after, boxes, range(REORDER_AT + 1, SPEC.frames))
+    assert first[2] > SWAPPED and first[0] < CODEC_NOISE and first[1] < CODEC_NOISE, first
+    assert second[0] > SWAPPED and second[1] < CODEC_NOISE and second[2] < CODEC_NOISE, second
+    assert result["frames_swapped"] == SPEC.frames
+
+
 def test_gif_in_gives_gif_out(media):
     output = media["root"] / "out.gif"
     code, result = cli("swap", media["gif"], media["face"], "-o", output)
@@ -206,6 +223,6 @@ def test_faces_lists_the_faces_in_order_with_thumbnails(media):
     for face, (x1, y1, x2, y2) in zip(faces, slot_boxes(LAYOUT, 3, PATCH), strict=True):
         cx, cy = (face["box"][0] + face["box"][2]) / 2, (face["box"][1] + face["box"][3]) / 2
         assert x1 < cx < x2 and y1 < cy < y2
-        assert face["gender"] is None and 0 < face["score"]
+        assert face["gender"] is None and face["score"] > 0
     assert sorted(p.name for p in thumbs.iterdir()) == ["face_0.png", "face_1.png", "face_2.png"]
     assert cv2.imread(str(thumbs / "face_0.png")).shape[2] == 3

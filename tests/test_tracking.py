@@ -187,3 +187,21 @@ def test_one_euro_filter_steadies_a_still_face_and_follows_a_moving_one():
         position = truth + np.array([10.0 * t, 0.0])  # 300 px/s
         lag.append(float(np.abs(moving(position, t / 30, scale=100) - position).max()))
     assert max(lag[10:]) < 5.0  # follows within a few pixels (5% of the face) once moving
+
+
+def test_a_reference_frame_picks_the_person_there_and_they_are_followed_from_the_start():
+    scenes = [row([1, 2, 3])] * 6 + [row([3, 1, 2])] * 6
+    analyzer = ScriptedAnalyzer()
+    selector = TargetSelector(options(target_faces="0"), analyzer)
+    analyzer.scene = scenes[8]
+    assert selector.seed(draw(scenes[8]), analyzer.detect(None))  # index 0 on frame 8 is person 3
+    tracker = FaceTracker(analyzer)
+    swapped = []
+    for index, scene in enumerate(scenes):
+        analyzer.scene = scene
+        frame = draw(scene)
+        swapped.append(sorted(analyzer.person_at(a.face) for a in selector.select(frame, tracker.update(frame, index))))
+    assert swapped == [[3]] * 12
+
+    analyzer.scene = row([1])
+    assert not TargetSelector(options(target_faces="2"), analyzer).seed(draw(row([1])), analyzer.detect(None))

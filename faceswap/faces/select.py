@@ -105,6 +105,18 @@ class TargetSelector:
             self.embeddings_computed += 1
         return facts.embedding
 
+    def seed(self, frame: Frame, faces: list[Face]) -> bool:
+        """Pick the people to follow on a reference frame (track mode) before the run starts; False when that
+        frame does not show enough faces. The picked people are then found on every frame by identity."""
+        candidates = [TrackedFace(-1 - i, face, uncertain=True) for i, face in enumerate(faces)]
+        self._facts = {item.track_id: _TrackFacts() for item in candidates}
+        candidates = [item for item in candidates if self._passes_gender(frame, item)]
+        picked = self._pick_identities(frame, candidates)
+        for identity in self.identities:
+            identity.track_id = None
+        self._facts = {}
+        return bool(picked)
+
     def _pick_identities(self, frame: Frame, candidates: list[TrackedFace]) -> list[Assignment]:
         if len(candidates) < self.options.needed_target_count:
             return []
