@@ -9,24 +9,16 @@ import cv2
 import media_factory as mf
 import numpy as np
 import pytest
-from twins import TwinSet, build_twin_set
+from twins import build_twin_set, twin_runtime
 
 from faceswap import pipeline
 from faceswap.config import Settings
 from faceswap.errors import FaceSwapError
-from faceswap.models.store import ModelStore
 from faceswap.options import SwapOptions
 from faceswap.runtime import Runtime
 
 W, H, PATCH, FRAMES = 640, 360, 180, 12
 LAYOUT = mf.row_layout(3, PATCH, W, H)
-
-
-def twin_runtime(root: Path, twins: TwinSet) -> Runtime:
-    settings = Settings(data_dir=root / "data", models_dir=twins.directory, allow_model_download=False)
-    runtime = Runtime(settings)
-    runtime.models = ModelStore(settings, specs=twins.specs)  # the registry, with the twins' sizes and hashes
-    return runtime
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +43,7 @@ def test_the_chosen_face_is_swapped_in_every_frame(tmp_path: Path, media: tuple[
                                                    variant: str, restore: str) -> None:
     clip, face_path, originals = media
     twins = build_twin_set(tmp_path / "models", variant=variant)
-    runtime = twin_runtime(tmp_path, twins)
+    runtime = twin_runtime(twins, tmp_path / "data")
     options = SwapOptions.parse(video=str(clip), face=str(face_path), target_faces=[1], engine="neural",
                                 restore=restore, codeformer_weight=0.3)
     result = pipeline.run(options, runtime, tmp_path / "out.mp4")
@@ -78,7 +70,7 @@ def test_the_chosen_face_is_swapped_in_every_frame(tmp_path: Path, media: tuple[
 
 def test_runtime_chooses_neural_when_present_and_says_when_not(tmp_path: Path) -> None:
     twins = build_twin_set(tmp_path / "models")
-    runtime = twin_runtime(tmp_path, twins)
+    runtime = twin_runtime(twins, tmp_path / "data")
     assert runtime.engine("auto").name == "neural"
     assert runtime.engine("auto") is runtime.engine("neural")  # loaded once
     assert runtime.restorer("codeformer").name == "codeformer"

@@ -33,7 +33,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from faceswap.config import Settings
 from faceswap.models.registry import REGISTRY, ModelSpec
+from faceswap.models.store import ModelStore
+from faceswap.runtime import Runtime
 
 Variant = Literal["real", "alt"]
 OPSET = 13
@@ -403,6 +406,15 @@ def twin_specs(paths: Mapping[str, Path], registry: Mapping[str, ModelSpec] = RE
         specs[name] = replace(registry[name], filename=path.name, size=path.stat().st_size,
                               sha256=file_sha256(path), crc32=None)
     return specs
+
+
+def twin_runtime(twins: TwinSet, data_dir: Path) -> Runtime:
+    """A Runtime whose models dir is the twin set's, with the registry rewritten to the twins' sizes and hashes
+    (the real registry would refuse them as damaged files)."""
+    settings = Settings(data_dir=data_dir, models_dir=twins.directory, allow_model_download=False)
+    runtime = Runtime(settings)
+    runtime.models = ModelStore(settings, specs=twins.specs)
+    return runtime
 
 
 def build_twin_set(directory: Path, *, variant: Variant = "real", face_sizes: Sequence[float] | None = None,

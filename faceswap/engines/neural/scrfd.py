@@ -32,10 +32,10 @@ def letterbox(frame: Frame, canvas: tuple[int, int]) -> tuple[Frame, float]:
     frame_h, frame_w = frame.shape[:2]
     if frame_h / frame_w > height / width:
         new_h = height
-        new_w = int(new_h / (frame_h / frame_w))
+        new_w = max(int(new_h / (frame_h / frame_w)), 1)
     else:
         new_w = width
-        new_h = int(new_w * (frame_h / frame_w))
+        new_h = max(int(new_w * (frame_h / frame_w)), 1)
     scale = new_h / frame_h
     out = np.zeros((height, width, 3), dtype=np.uint8)
     out[:new_h, :new_w] = cv2.resize(frame, (new_w, new_h))
