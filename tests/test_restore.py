@@ -112,3 +112,16 @@ def test_wrong_restorer_files_are_refused(restorers: dict[str, dict[str, Path]])
     with pytest.raises(FaceSwapError) as info:
         load_restorer("gpen", files, SessionFactory(("cpu",)))
     assert info.value.code == "invalid_request"
+
+
+def test_restoration_works_on_faces_found_by_the_classic_engine(restorers: dict[str, dict[str, Path]],
+                                                                 scene: tuple[np.ndarray, Face]) -> None:
+    from faceswap.engines.classic import load_classic_engine
+
+    frame = scene[0]
+    (face,) = load_classic_engine().analyzer.detect(frame, None)
+    restorer = load_restorer("codeformer", restorers["real"], SessionFactory(("cpu",)))
+    out = restorer.restore(frame.copy(), face, visibility=1.0, codeformer_weight=1.0)
+    rows, cols = face_centre(face)
+    assert np.all(out[rows, cols] >= 250)
+    assert np.array_equal(out[region_outside(frame, face)], frame[region_outside(frame, face)])
