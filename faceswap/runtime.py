@@ -24,12 +24,13 @@ log = logging.getLogger(__name__)
 
 
 class Runtime:
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, models: ModelStore | None = None) -> None:
+        """`models` replaces the registry-backed store (tests pass one that knows their twins' hashes)."""
         from faceswap.models.sessions import SessionFactory
         from faceswap.models.store import ModelStore
 
         self.settings = settings or Settings.from_env()
-        self.models: ModelStore = ModelStore(self.settings)
+        self.models: ModelStore = models or ModelStore(self.settings)
         self.sessions: SessionFactory = SessionFactory(self.settings.providers)
         self._lock = threading.RLock()
         self._engines: dict[str, Engine] = {}

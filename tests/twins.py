@@ -412,9 +412,7 @@ def twin_runtime(twins: TwinSet, data_dir: Path) -> Runtime:
     """A Runtime whose models dir is the twin set's, with the registry rewritten to the twins' sizes and hashes
     (the real registry would refuse them as damaged files)."""
     settings = Settings(data_dir=data_dir, models_dir=twins.directory, allow_model_download=False)
-    runtime = Runtime(settings)
-    runtime.models = ModelStore(settings, specs=twins.specs)
-    return runtime
+    return Runtime(settings, models=ModelStore(settings, specs=twins.specs))
 
 
 def build_twin_set(directory: Path, *, variant: Variant = "real", face_sizes: Sequence[float] | None = None,
