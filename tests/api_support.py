@@ -68,7 +68,10 @@ class FakeRunner:
 
 class FakeRuntime:
     def __init__(self, settings: Settings) -> None:
+        from faceswap.models.store import ModelStore
+
         self.settings = settings
+        self.models = ModelStore(settings)
 
 
 def free_socket(host: str = "127.0.0.1") -> socket.socket:

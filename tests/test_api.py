@@ -191,6 +191,20 @@ def test_segmind_sync_answers_bytes_or_base64(start, media) -> None:
     assert base64.b64decode(output) == media["video"].read_bytes(), "v2 base64 output is bare base64"
 
 
+def test_segmind_face_restore_left_out_follows_the_installed_models(start, media, tmp_path) -> None:
+    server = start()
+    body = segmind_body(media)
+    del body["face_restore"]
+    resp = requests.post(f"{server.base}/v2/videofaceswap", json=body, headers=auth(), timeout=30)
+    assert resp.status_code == 200, resp.text
+    assert server.service.get(resp.json()["request_id"]).options.restore == "none"  # no CodeFormer installed
+    models = server.service.runtime.models
+    models.directory.mkdir(parents=True, exist_ok=True)
+    models.path("codeformer").write_bytes(b"stand-in")  # present (not verified: only presence decides the default)
+    resp = requests.post(f"{server.base}/v2/videofaceswap", json=body, headers=auth(), timeout=30)
+    assert server.service.get(resp.json()["request_id"]).options.restore == "codeformer"
+
+
 def test_segmind_fields_map_onto_options(start, media) -> None:
     server = start()
     body = segmind_body(media, input_faces_index="1, 0", source_faces_index="0,0", face_restore=True,

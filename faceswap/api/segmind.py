@@ -9,7 +9,9 @@ base64 when `base_64` is true. Errors are `{"error": "<message>"}`. Face indices
 
 Decisions: fields the seed marks required but gives defaults for (`frame_load_cap`, `input_faces_index`,
 `source_faces_index`) take those defaults when left out; only the two media inputs are required. `face_restore`
-defaults to true, as in the seed (it needs the restoration models; send false to skip it).
+defaults to true, as in the seed, when the CodeFormer model is installed; without it, a request that leaves the
+field out runs unrestored (the offline default), while an explicit `true` fails with `model_not_available` and the
+command that installs the model.
 """
 
 from __future__ import annotations
@@ -56,7 +58,9 @@ class VideoFaceSwapRequest(BaseModel):
     video_input: str = Field(description="The video (or GIF) whose face is replaced: URL, data URI or base64.")
     input_faces_index: str | int = Field("0", description="Video faces to replace, leftmost = 0; '0,2' for several.")
     source_faces_index: str | int = Field("0", description="Faces of source_img to use, leftmost = 0; '0,1'.")
-    face_restore: bool = Field(True, description="Restore the swapped face (CodeFormer).")
+    face_restore: bool | None = Field(
+        None, description="Restore the swapped face (CodeFormer). Left out: true when the CodeFormer model is "
+                          "installed, else false.")
     face_restore_visibility: float = Field(1.0, description="Visibility of the restoration, 0.1–1.")
     codeformer_weight: float = Field(0.95, description="CodeFormer weight, 0–1.")
     detect_gender_input: GenderChoice = Field("no", description="Only replace video faces of this gender.")
@@ -133,12 +137,20 @@ def _submit(body: VideoFaceSwapRequest, request: Request, ctx: ApiContext, owner
         "target_gender": "any" if body.detect_gender_input == "no" else body.detect_gender_input,
         "source_gender": "any" if body.detect_gender_source == "no" else body.detect_gender_source,
         "frame_cap": body.frame_load_cap,
-        "restore": "codeformer" if body.face_restore else "none",
+        "restore": "codeformer" if _wants_restore(body, ctx) else "none",
         "codeformer_weight": body.codeformer_weight,
         "restore_visibility": body.face_restore_visibility,
         "engine": body.engine,
     }, _NAMES)
     return ctx.service.submit(options, dialect=DIALECT, owner=owner, meta={"base64": body.base_64})
+
+
+def _wants_restore(body: VideoFaceSwapRequest, ctx: ApiContext) -> bool:
+    if body.face_restore is not None:
+        return body.face_restore
+    from faceswap.restore import RESTORER_MODELS
+
+    return ctx.service.runtime.models.present(RESTORER_MODELS["codeformer"])
 
 
 def _with_failure(job: Job, body: dict[str, Any]) -> JSONResponse:
