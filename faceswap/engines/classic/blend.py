@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from faceswap.engines.classic.color import to_lab
+from faceswap.engines.classic.color import skin_likeness, to_lab
 from faceswap.engines.classic.warp import (
     BROWS,
     INNER_MOUTH,
@@ -43,18 +43,16 @@ MIN_FOREHEAD_LIFT, MAX_FOREHEAD_LIFT, FOREHEAD_STEP = 0.1, 0.3, 0.05
 """The swapped region's top edge lies this many eye distances above the brows, searched in steps."""
 SKIN_LIKE_FRACTION = 0.85
 """A strip of the source's forehead counts as bare skin when this share of its pixels looks like its cheeks."""
-SKIN_DISTANCE = 3.0
-"""A pixel looks like skin within this many standard deviations (per LAB channel) of the face's skin colour."""
-SKIN_STD_FLOOR = np.array([5.0, 3.0, 3.0], dtype=np.float32)
-"""Lower bounds of those standard deviations, so an evenly lit face (or a grey-scale photo) is not too strict."""
 HAIR_CLEARANCE = 0.05
 """Hair is looked for from this many eye distances above the brows (the brows themselves are dark, not hair)."""
-SURROUND_BAND = 0.15
+SURROUND_BAND = 0.35
 """Height (eye distances) of the target's forehead above the swapped region that the colour must meet."""
 FEATURE_MARGIN = 0.12
 """Eyes, brows and lips are left out of the skin statistics with this margin (eye distances) around them."""
-OPEN_MOUTH_FRACTION = 0.15
+OPEN_MOUTH_FRACTION = 0.08
 """A target mouth is open (and kept) when its inner-lip opening is this many eye distances high, on average."""
+MOUTH_PAINT_MARGIN = 0.04
+"""The inside of the source's mouth is painted over with this margin (eye distances) into the lips."""
 FAR_OUT = 2.0
 """Face sizes by which the forehead edge's polygon reaches beyond the face on every other side."""
 FIXED_POINT_SHIFT = 4
@@ -154,19 +152,16 @@ def _above_brows(landmarks: Points, shape: tuple[int, int], lift: float) -> NDAr
 
 
 def source_hair(image: NDArray[np.uint8], landmarks: Points) -> SourceHair:
-    """Find the source's hairline by colour: pixels within SKIN_DISTANCE of the face's own skin (cheeks, nose,
-    chin) are skin. Strip by strip upwards from the brows, the first strip that is mostly something else (hair,
-    a hat) ends the forehead; anything unlike skin around the brows, eyes, nose and mouth (hair over the forehead,
-    the temples or a cheek) is masked out. Blonde hair close to the skin's colour passes for skin, which only
-    costs a few strands at the edge."""
+    """Find the source's hairline by colour: pixels like the face's own skin (cheeks, nose, chin; see
+    color.skin_likeness) are skin. Strip by strip upwards from the brows, the first strip that is mostly
+    something else (hair, a hat) ends the forehead; anything unlike skin around the brows, eyes, nose and
+    mouth (hair over the forehead, the temples or a cheek) is masked out. Blonde hair close to the skin's
+    colour passes for skin, which only costs a few strands at the edge."""
     shape = image.shape[:2]
     skin = _skin(landmarks, _features(landmarks, shape), 0.0) > 0.5
     if not skin.any():
         return SourceHair(MIN_FOREHEAD_LIFT, np.zeros(shape, dtype=np.uint8))
-    lab = to_lab(image)
-    mean = lab[skin].mean(axis=0)
-    std = np.maximum(lab[skin].std(axis=0), SKIN_STD_FLOOR)
-    skin_like = np.sqrt((((lab - mean) / std) ** 2).sum(axis=-1)) < SKIN_DISTANCE
+    skin_like = skin_likeness(to_lab(image), skin.astype(np.float32))
     lift = MIN_FOREHEAD_LIFT
     while lift + FOREHEAD_STEP <= MAX_FOREHEAD_LIFT + 1e-6:
         strip = _band(landmarks, shape, lift, lift + FOREHEAD_STEP) > 127
@@ -182,6 +177,21 @@ def source_hair(image: NDArray[np.uint8], landmarks: Points) -> SourceHair:
     hair = cv2.morphologyEx(hair, cv2.MORPH_OPEN, kernel)  # specks of shadow or freckles are not hair
     hair = cv2.GaussianBlur(cv2.dilate(hair, kernel), (0, 0), radius)
     return SourceHair(round(lift, 2), hair)
+
+
+def closed_mouth(image: NDArray[np.uint8], landmarks: Points) -> NDArray[np.uint8]:
+    """The source photo with the inside of an open mouth painted over from the lips around it.
+
+    The target's mouth opens and closes from frame to frame while the source's is frozen: squeezed into a
+    closed target mouth, the source's teeth would show as a white line, and where the target's mouth is open
+    its own mouth shows instead (see `face_masks`). So the source keeps only its lips."""
+    if not mouth_is_open(landmarks):
+        return image
+    mouth = np.zeros(image.shape[:2], dtype=np.uint8)
+    _fill(mouth, landmarks[INNER_MOUTH])
+    radius = max(int(round(MOUTH_PAINT_MARGIN * eye_distance(landmarks))), 1)
+    mouth = cv2.dilate(mouth, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)))
+    return cv2.inpaint(image, mouth, 2 * radius + 1, cv2.INPAINT_TELEA)
 
 
 def reach(landmarks: Points, lift: float) -> Points:

@@ -29,6 +29,11 @@ SHADING_BLUR_EYE_FRACTION = 0.3
 BLUR_WORK_PX = 96
 """Blurs run on a copy at most this many pixels across (they are low-pass anyway), then scale back."""
 MIN_WEIGHT = 1e-3
+MIN_SKIN_PIXELS = 16
+SKIN_DISTANCE = 3.0
+"""A pixel looks like skin within this many standard deviations (per LAB channel) of the face's skin colour."""
+SKIN_STD_FLOOR = np.array([5.0, 3.0, 3.0], dtype=np.float32)
+"""Lower bounds of those standard deviations, so an evenly lit face (or a grey-scale photo) is not too strict."""
 
 
 def to_lab(image: NDArray[np.uint8] | FloatImage) -> FloatImage:
@@ -61,23 +66,37 @@ def _masked_blur(image: FloatImage, weight: FloatImage, sigma: float) -> FloatIm
     return cv2.resize(result, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
+def skin_likeness(lab: FloatImage, weight: FloatImage) -> NDArray[np.bool_]:
+    """Pixels whose colour lies within SKIN_DISTANCE standard deviations (per LAB channel) of the colour where
+    `weight` is set, which should be skin: hair, a hat or a shadowed background is not skin-like."""
+    mean, std = _masked_stats(lab, np.asarray(weight, dtype=np.float32))
+    std = np.maximum(std, SKIN_STD_FLOOR)
+    return np.sqrt((((lab - mean) / std) ** 2).sum(axis=-1)) < SKIN_DISTANCE
+
+
 def match_colors(source: NDArray[np.uint8], target: NDArray[np.uint8], skin: FloatImage, surround: FloatImage,
                  eye_distance: float) -> FloatImage:
     """The source region recoloured to the target's skin (BGR float, 0–255 before rounding).
 
     `skin` (0..1) is where both faces show skin in the same place; `surround` is target skin beyond the swapped
-    region that the result must meet without a step (the forehead above it)."""
+    region that the result must meet without a step (the forehead above it). Pixels of either face that are
+    not skin-like (hair over a cheek) are left out, so they cannot tint the other face."""
     skin = np.asarray(skin, dtype=np.float32)
+    source_lab, target_lab = to_lab(source), to_lab(target)
+    target_like = skin_likeness(target_lab, skin)
+    common = skin * target_like * skin_likeness(source_lab, skin)
+    if float(common.sum()) < MIN_SKIN_PIXELS:
+        common = skin
     # 1. Global lightness and contrast: the L channel's mean and standard deviation. The chroma channels are
     #    left to step 2: shifting them additively would turn a low-chroma highlight complementary (blue).
-    source_lab, target_lab = to_lab(source), to_lab(target)
-    source_mean, source_std = _masked_stats(source_lab, skin)
-    target_mean, target_std = _masked_stats(target_lab, skin)
+    source_mean, source_std = _masked_stats(source_lab, common)
+    target_mean, target_std = _masked_stats(target_lab, common)
     ratio = float(np.clip(target_std[0] / source_std[0], *STD_RATIO_LIMITS))
     source_lab[..., 0] = (source_lab[..., 0] - source_mean[0]) * ratio + target_mean[0]
     toned = np.maximum(from_lab(source_lab), 0)
     # 2. Local shading, as a per-channel gain between the two low-pass images.
     sigma = SHADING_BLUR_EYE_FRACTION * eye_distance
-    target_weight = np.maximum(skin, np.asarray(surround, dtype=np.float32))
-    gain = (_masked_blur(target.astype(np.float32), target_weight, sigma) + 1) / (_masked_blur(toned, skin, sigma) + 1)
+    target_weight = np.maximum(common, np.asarray(surround, dtype=np.float32))
+    target_blur = _masked_blur(target.astype(np.float32), target_weight, sigma)
+    gain = (target_blur + 1) / (_masked_blur(toned, common, sigma) + 1)
     return toned * np.clip(gain, *GAIN_LIMITS)

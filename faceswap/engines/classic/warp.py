@@ -136,6 +136,20 @@ MOVING_PARTS = ((slice(36, 42), 36, 39), (slice(42, 48), 42, 45), (slice(48, 68)
 """Eyes and mouth, with the corners that give their size: they open, close and smile with the target's expression,
 so only their place and size come from the source."""
 PART_SCALE_LIMITS = (0.67, 1.5)
+NOSE_LINE = slice(30, 34)
+"""The nose tip and the base of the nose."""
+TURN_LIMIT = 0.35
+"""A difference in turn (see `turn`) at which the shape transfer has faded out completely."""
+
+
+def turn(landmarks: Points) -> float:
+    """How far the head is turned: the nose's offset from the middle of the eyes, along the eye line, in eye
+    distances (about 0 for a frontal face, ±0.3 for Joey in t1.jpg)."""
+    left, right = landmarks[LEFT_EYE_POINTS].mean(axis=0), landmarks[RIGHT_EYE_POINTS].mean(axis=0)
+    axis = right - left
+    distance = max(float(np.linalg.norm(axis)), 1e-6)
+    nose = landmarks[NOSE_LINE].mean(axis=0)
+    return float((nose - (left + right) / 2) @ axis) / distance**2
 
 
 def toward_source_shape(target: Points, source: Points, amount: float) -> Points:
@@ -147,6 +161,9 @@ def toward_source_shape(target: Points, source: Points, amount: float) -> Points
     (a blink, an open mouth) and only move and scale towards the source's. Identity lives in these proportions:
     on the t1 faces, moving them this way raises the dlib similarity of the swapped face to the source from
     0.91 to 0.94 on average (astronaut as the source)."""
+    # A 2D pose cannot turn a frontal face sideways: for a turned head (or source) the posed nose and eyes would
+    # land where a frontal face has them, so the transfer fades out as the two faces' turn differs.
+    amount *= float(np.clip(1 - abs(turn(target) - turn(source)) / TURN_LIMIT, 0, 1))
     matrix = similarity_fit(source, target)
     posed = source.astype(np.float64) @ matrix[:, :2].T + matrix[:, 2]
     moved = target.astype(np.float64).copy()
