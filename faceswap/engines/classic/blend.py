@@ -8,7 +8,9 @@ differently, as the product of two blurred masks:
 - the forehead edge ramps inside the band above the brows where the *source* shows skin (`forehead_lift`): wide
   when the source has a bare forehead, narrow when bangs start right above its brows (the astronaut), so the
   source's brows fully cover the target's but the source's hair never comes along.
-An open target mouth is cut out, so its teeth and tongue show instead of the source's lips stretched over the gap.
+The target keeps its own lips (feathered): they carry the speech and the expression from frame to frame, which a
+still source photo cannot, and a source's open smile squeezed into a closed target mouth would show its teeth as
+a white line. The lip line is a natural edge, so the seam there does not show.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from numpy.typing import NDArray
 from faceswap.engines.classic.color import skin_likeness, to_lab
 from faceswap.engines.classic.warp import (
     BROWS,
-    INNER_MOUTH,
     JAW,
     LEFT_EYE_POINTS,
     OUTER_MOUTH,
@@ -49,10 +50,6 @@ SURROUND_BAND = 0.35
 """Height (eye distances) of the target's forehead above the swapped region that the colour must meet."""
 FEATURE_MARGIN = 0.12
 """Eyes, brows and lips are left out of the skin statistics with this margin (eye distances) around them."""
-OPEN_MOUTH_FRACTION = 0.08
-"""A target mouth is open (and kept) when its inner-lip opening is this many eye distances high, on average."""
-MOUTH_PAINT_MARGIN = 0.04
-"""The inside of the source's mouth is painted over with this margin (eye distances) into the lips."""
 FAR_OUT = 2.0
 """Face sizes by which the forehead edge's polygon reaches beyond the face on every other side."""
 FIXED_POINT_SHIFT = 4
@@ -81,12 +78,6 @@ def _fill(mask: NDArray[np.uint8], points: Points, value: int = 255) -> None:
 
 def _blurred(mask: NDArray[np.uint8], sigma: float) -> FloatMask:
     return cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), max(sigma, 0.5))
-
-
-def mouth_is_open(landmarks: Points) -> bool:
-    inner = landmarks[INNER_MOUTH]
-    opening = float(np.linalg.norm(inner[5:8][::-1] - inner[1:4], axis=1).mean())
-    return opening >= OPEN_MOUTH_FRACTION * eye_distance(landmarks)
 
 
 def _features(landmarks: Points, shape: tuple[int, int]) -> NDArray[np.uint8]:
@@ -179,21 +170,6 @@ def source_hair(image: NDArray[np.uint8], landmarks: Points) -> SourceHair:
     return SourceHair(round(lift, 2), hair)
 
 
-def closed_mouth(image: NDArray[np.uint8], landmarks: Points) -> NDArray[np.uint8]:
-    """The source photo with the inside of an open mouth painted over from the lips around it.
-
-    The target's mouth opens and closes from frame to frame while the source's is frozen: squeezed into a
-    closed target mouth, the source's teeth would show as a white line, and where the target's mouth is open
-    its own mouth shows instead (see `face_masks`). So the source keeps only its lips."""
-    if not mouth_is_open(landmarks):
-        return image
-    mouth = np.zeros(image.shape[:2], dtype=np.uint8)
-    _fill(mouth, landmarks[INNER_MOUTH])
-    radius = max(int(round(MOUTH_PAINT_MARGIN * eye_distance(landmarks))), 1)
-    mouth = cv2.dilate(mouth, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)))
-    return cv2.inpaint(image, mouth, 2 * radius + 1, cv2.INPAINT_TELEA)
-
-
 def reach(landmarks: Points, lift: float) -> Points:
     """Points whose bounding box holds every pixel the masks of a face can touch."""
     return face_outline(landmarks, 2.5 * lift)
@@ -225,10 +201,9 @@ def face_masks(target: Points, shaped: Points, shape: tuple[int, int], lift: flo
     cv2.fillPoly(top_mask, [np.rint(polygon * (1 << FIXED_POINT_SHIFT)).astype(np.int32)], 255, cv2.LINE_AA,
                  FIXED_POINT_SHIFT)
     weight = _blurred(jaw_mask, feather / 4) * _blurred(top_mask, lift * eyes / 2)
-    if mouth_is_open(target):
-        mouth = np.zeros(shape, dtype=np.uint8)
-        _fill(mouth, target[INNER_MOUTH])
-        weight *= 1.0 - _blurred(mouth, feather / 8)
+    mouth = np.zeros(shape, dtype=np.uint8)
+    _fill(mouth, target[OUTER_MOUTH])
+    weight *= 1.0 - _blurred(mouth, feather / 6)
 
     features = cv2.max(_features(target, shape), _features(shaped, shape))
     surround = cv2.subtract(_band(landmarks, shape, lift, lift + SURROUND_BAND), features)

@@ -78,7 +78,6 @@ class ClassicSwapper:
         crop = cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
         local = (points - np.array([x0, y0], dtype=np.float32)) * scale
-        crop = blend.closed_mouth(crop, local[:LANDMARK_COUNT])
         hair = blend.source_hair(crop, local[:LANDMARK_COUNT])
         levels = [np.dstack([crop, hair.mask])]
         level_size = size * scale

@@ -20,7 +20,6 @@ Points = NDArray[np.float32]
 JAW = slice(0, 17)
 BROWS = slice(17, 27)
 OUTER_MOUTH = slice(48, 60)
-INNER_MOUTH = slice(60, 68)
 LEFT_EYE_POINTS = slice(36, 42)
 RIGHT_EYE_POINTS = slice(42, 48)
 
@@ -132,9 +131,9 @@ def similarity_fit(src: Points, dst: Points) -> NDArray[np.float64]:
 
 RIGID_PARTS = slice(17, 36)
 """Brows and nose: their shape is the person's, not the expression's, so it is taken from the source."""
-MOVING_PARTS = ((slice(36, 42), 36, 39), (slice(42, 48), 42, 45), (slice(48, 68), 48, 54))
-"""Eyes and mouth, with the corners that give their size: they open, close and smile with the target's expression,
-so only their place and size come from the source."""
+MOVING_PARTS = ((slice(36, 42), 36, 39), (slice(42, 48), 42, 45))
+"""The eyes, with the corners that give their size: they open and close with the target's expression, so only
+their place and size come from the source. The mouth stays the target's (see blend)."""
 PART_SCALE_LIMITS = (0.67, 1.5)
 NOSE_LINE = slice(30, 34)
 """The nose tip and the base of the nose."""
@@ -157,8 +156,8 @@ def toward_source_shape(target: Points, source: Points, amount: float) -> Points
     pose, jaw line and expression.
 
     The source's landmarks are posed like the target's (the similarity transform that best maps one onto the
-    other). Brows and nose then move towards the posed source outright; eyes and mouth keep their own outline
-    (a blink, an open mouth) and only move and scale towards the source's. Identity lives in these proportions:
+    other). Brows and nose then move towards the posed source outright; the eyes keep their own outline (a
+    blink) and only move and scale towards the source's; the mouth does not move. Identity lives in these proportions:
     on the t1 faces, moving them this way raises the dlib similarity of the swapped face to the source from
     0.91 to 0.94 on average (astronaut as the source)."""
     # A 2D pose cannot turn a frontal face sideways: for a turned head (or source) the posed nose and eyes would
