@@ -46,10 +46,12 @@ def from_lab(lab: FloatImage) -> FloatImage:
 
 
 def _masked_stats(lab: FloatImage, weight: FloatImage) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    total = max(float(weight.sum()), MIN_WEIGHT)
-    mean = (lab * weight[..., None]).reshape(-1, 3).sum(axis=0) / total
-    variance = ((lab - mean) ** 2 * weight[..., None]).reshape(-1, 3).sum(axis=0) / total
-    return mean.astype(np.float32), np.sqrt(np.maximum(variance, 1e-6)).astype(np.float32)
+    """Per-channel mean and standard deviation where `weight` is at least one half."""
+    mask = (weight >= 0.5).astype(np.uint8)
+    if not mask.any():
+        mask[:] = 1
+    mean, std = cv2.meanStdDev(lab, mask=mask)
+    return mean.reshape(3).astype(np.float32), np.maximum(std.reshape(3), 1e-3).astype(np.float32)
 
 
 def _masked_blur(image: FloatImage, weight: FloatImage, sigma: float) -> FloatImage:
@@ -71,7 +73,8 @@ def skin_likeness(lab: FloatImage, weight: FloatImage) -> NDArray[np.bool_]:
     `weight` is set, which should be skin: hair, a hat or a shadowed background is not skin-like."""
     mean, std = _masked_stats(lab, np.asarray(weight, dtype=np.float32))
     std = np.maximum(std, SKIN_STD_FLOOR)
-    return np.sqrt((((lab - mean) / std) ** 2).sum(axis=-1)) < SKIN_DISTANCE
+    distance = cv2.transform(((lab - mean) / std) ** 2, np.ones((1, 3), dtype=np.float32))
+    return distance[..., 0] < SKIN_DISTANCE**2 if distance.ndim == 3 else distance < SKIN_DISTANCE**2
 
 
 def match_colors(source: NDArray[np.uint8], target: NDArray[np.uint8], skin: FloatImage, surround: FloatImage,
