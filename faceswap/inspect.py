@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from faceswap.engines.base import Engine
 from faceswap.errors import FaceSwapError
 from faceswap.faces.order import order_faces
 from faceswap.faces.select import TargetSelector
@@ -86,13 +87,20 @@ def find_faces(path: Path, runtime: Runtime, *, frame: int = 0, order: Order = "
 
 
 def preview_frame(options: SwapOptions, runtime: Runtime, frame: int) -> PreviewResult:
-    """One frame swapped as the whole run would swap it (indices counted on this frame)."""
-    video, _, _ = load_still(Path(options.video), runtime, frame)
+    """One frame swapped as the whole run would swap it: indices count on `options.reference_frame` when it is
+    given (track mode), and the people picked there are found on this frame by identity; else they count on this
+    frame."""
+    video, index, _ = load_still(Path(options.video), runtime, frame)
     engine = runtime.engine(options.engine)
     sources = prepare_sources(load_image(Path(options.face), runtime.settings), options, engine)
     tracked = [TrackedFace(i, face, uncertain=True) for i, face in enumerate(engine.analyzer.detect(video, None))]
-    assignments = TargetSelector(options.model_copy(update={"selection": "per_frame"}),
-                                 engine.analyzer).select(video, tracked)
+    reference = options.reference_frame
+    if reference is not None and reference != index and options.selection == "track" and \
+            options.target_faces != "all":
+        selector = _seeded_selector(options, runtime, engine, reference)
+    else:
+        selector = TargetSelector(options.model_copy(update={"selection": "per_frame"}), engine.analyzer)
+    assignments = selector.select(video, tracked)
     image = video.copy()
     for assignment in assignments:
         image = engine.swapper.swap(image, assignment.face, sources[assignment.source])
@@ -102,6 +110,21 @@ def preview_frame(options: SwapOptions, runtime: Runtime, frame: int) -> Preview
             image = restorer.restore(image, assignment.face, visibility=options.restore_visibility,
                                      codeformer_weight=options.codeformer_weight)
     return PreviewResult(image, engine.name, len(assignments), list(engine.notices))
+
+
+def _seeded_selector(options: SwapOptions, runtime: Runtime, engine: Engine, reference: int) -> TargetSelector:
+    """A track-mode selector that knows the people picked on frame `reference`."""
+    image, index, count = load_still(Path(options.video), runtime, reference)
+    if index != reference:
+        raise FaceSwapError("invalid_request", f"reference_frame {reference} is past the end of the video "
+                            f"({count} frames).", field="reference_frame")
+    faces = engine.analyzer.detect(image, None)
+    selector = TargetSelector(options, engine.analyzer)
+    if not selector.seed(image, faces):
+        raise FaceSwapError(
+            "target_face_not_found", f"Frame {reference} shows {len(faces)} face(s), so target face index "
+            f"{options.needed_target_count - 1} ({options.order} order) does not exist there.", field="target_faces")
+    return selector
 
 
 def thumbnail(image: Frame, face: Face, size: int = THUMBNAIL_SIZE) -> Frame:

@@ -1,6 +1,7 @@
 """A person's way through the page, in Debian's Chromium driven by Playwright (no browser download): upload a video
 and a face, find faces, click the third thumbnail, swap, and get a playable video in which that face changed.
-While a swap runs, a progress bar counts frames; closing the page cancels the job.
+A face picked on a later frame (after people changed places) is that person throughout. While a swap runs, a
+progress bar counts frames; closing the page cancels the job.
 
 Needs `apt-get install -y chromium`; skips, loudly, only when /usr/bin/chromium is absent.
 """
@@ -20,7 +21,16 @@ import httpx
 import pytest
 from media_factory import ClipSpec, astronaut_face_photo, t1_patches, write_clip
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-from test_ui_app import CLIP, LAYOUT, PATCH, LiveApp, _assert_only_slot_changed, serve_app
+from test_ui_app import (
+    CLIP,
+    LAYOUT,
+    PATCH,
+    REORDERED,
+    LiveApp,
+    _assert_only_slot_changed,
+    _slot_of_person_c,
+    serve_app,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -41,6 +51,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     face = root / "astronaut.png"
     cv2.imwrite(str(face), astronaut_face_photo())
     return {"clip": write_clip(root / "three.mp4", patches, LAYOUT, CLIP),
+            "reorder": write_clip(root / "reorder.mp4", patches, REORDERED, CLIP),
             "long": write_clip(root / "long.mp4", patches, LAYOUT, LONG_CLIP), "face": face}
 
 
@@ -101,6 +112,27 @@ def test_a_person_picks_the_third_face_and_gets_a_playable_swapped_video(
     result = tmp_path / "result.mp4"
     result.write_bytes(httpx.get(video["src"], timeout=30).raise_for_status().content)
     _assert_only_slot_changed(media["clip"], result, slot=2)
+
+
+def test_a_face_picked_on_a_later_frame_is_swapped_on_every_frame(
+        page: Page, live: LiveApp, media: dict[str, Path], tmp_path: Path) -> None:
+    open_app(page, live, media, "reorder")
+    page.get_by_role("button", name="Find faces", exact=True).click()
+    expect(page.locator("#notices")).to_contain_text("3 face(s) on frame 0")
+    frame_box = page.locator("#frame-slider input[type=number]")
+    frame_box.fill("15")
+    frame_box.press("Tab")  # leaving the box releases the slider: the faces of frame 15 are listed
+    expect(page.locator("#notices")).to_contain_text("3 face(s) on frame 15")
+    page.locator("#target-gallery button.thumbnail-item").nth(0).click()  # on frame 15, face 0 is person C
+    expect(page.locator("#target-gallery")).to_contain_text("Face 0 ✓ #1")
+
+    page.get_by_role("button", name="Swap", exact=True).click()
+    expect(page.locator("#notices")).to_contain_text(f"Swapped {CLIP.frames} of {CLIP.frames} frames",
+                                                     timeout=180_000)
+    source = page.locator("#result-video video").evaluate("v => v.currentSrc")
+    result = tmp_path / "result.mp4"
+    result.write_bytes(httpx.get(source, timeout=30).raise_for_status().content)
+    _assert_only_slot_changed(media["reorder"], result, slot=_slot_of_person_c, layout=REORDERED, step=1)
 
 
 def test_the_progress_bar_counts_frames_and_closing_the_page_cancels_the_job(

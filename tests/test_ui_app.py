@@ -26,6 +26,7 @@ from gradio_client.utils import Status
 from media_factory import (
     ClipSpec,
     astronaut_face_photo,
+    permuted_layout,
     probe,
     read_frames,
     read_stamp,
@@ -42,6 +43,8 @@ CLIP = ClipSpec(width=640, height=360, fps=12, frames=24)
 LONG_CLIP = ClipSpec(width=640, height=360, fps=12, frames=240, audio=False)
 GIF_CLIP = ClipSpec(width=640, height=360, fps=10, frames=10, audio=False)
 LAYOUT = row_layout(3, PATCH, CLIP.width, CLIP.height)
+REORDER_AT = 12
+REORDERED = permuted_layout(LAYOUT, REORDER_AT, [2, 0, 1])  # from frame 12: slot 0 shows C, slot 1 A, slot 2 B
 
 
 @dataclass
@@ -95,6 +98,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     cv2.imwrite(str(blank), np.full((240, 240, 3), 128, np.uint8))
     return {
         "clip": write_clip(root / "three.mp4", patches, LAYOUT, CLIP),
+        "reorder": write_clip(root / "reorder.mp4", patches, REORDERED, CLIP),
         "long": write_clip(root / "long.mp4", patches, LAYOUT, LONG_CLIP),
         "gif": write_clip(root / "three.gif", patches, LAYOUT, GIF_CLIP),
         "face": face,
@@ -130,6 +134,11 @@ def test_api_has_the_three_endpoints_with_plain_parameters(client: Client) -> No
     assert {"engine", "order", "selection", "frame_cap", "start", "end", "restore", "codeformer_weight",
             "restore_visibility", "output_format"} <= set(swap_params)
     assert len(endpoints["/swap"]["returns"]) == 2
+    # Added last, optional, so positional calls written before it still work.
+    assert swap_params[-1] == "reference_frame" and endpoints["/swap"]["parameters"][-1]["parameter_has_default"]
+    preview_params = [param["parameter_name"] for param in endpoints["/preview"]["parameters"]]
+    assert preview_params[:len(swap_params) - 1] == swap_params[:-1]
+    assert preview_params[-2:] == ["frame", "reference_frame"]
     # Page-only helpers (picking, result display) are not part of the API.
     assert not any("toggle" in name or "show" in name for name in endpoints)
 
@@ -198,15 +207,19 @@ def test_a_gif_comes_back_as_a_gif(client: Client, media: dict[str, Path]) -> No
     _assert_only_slot_changed(media["gif"], Path(video_path), slot=0)
 
 
-def _assert_only_slot_changed(original: Path, swapped: Path, *, slot: int) -> None:
+def _assert_only_slot_changed(original: Path, swapped: Path, *, slot: int | Any, layout: Any = LAYOUT,
+                              step: int = 6) -> None:
+    """On every `step`-th frame, the face in `slot` changed and no other did; `slot` may be a function of the
+    frame index (when people change places)."""
     before, after = read_frames(original), read_frames(swapped)
     assert len(after) == len(before)
-    for frame in after[::6]:
+    for frame in after[::step]:
         index = read_stamp(frame)
-        for number, (x1, y1, x2, y2) in enumerate(slot_boxes(LAYOUT, index, PATCH)):
+        chosen = slot(index) if callable(slot) else slot
+        for number, (x1, y1, x2, y2) in enumerate(slot_boxes(layout, index, PATCH)):
             change = float(np.abs(frame[y1:y2, x1:x2].astype(np.int16)
                                   - before[index][y1:y2, x1:x2].astype(np.int16)).mean())
-            if number == slot:
+            if number == chosen:
                 assert change > 12, f"frame {index}: the chosen face barely changed ({change:.1f})"
             else:
                 assert change < 6, f"frame {index}: face {number} changed ({change:.1f}) but was not chosen"
@@ -291,3 +304,47 @@ def test_preview_renders_the_chosen_frame_swapped(client: Client, media: dict[st
         changes.append(float(np.abs(preview[y1:y2, x1:x2].astype(np.int16)
                                     - original[y1:y2, x1:x2].astype(np.int16)).mean()))
     assert changes[2] > 12 and max(changes[:2]) < 6, changes
+
+
+def _slot_of_person_c(index: int) -> int:
+    """Where person C (the rightmost at first) sits in the reordered clip: slot 2, then slot 0 after the cut."""
+    return 2 if index < REORDER_AT else 0
+
+
+def test_a_face_picked_on_a_later_frame_is_that_person_in_every_frame(client: Client,
+                                                                      media: dict[str, Path]) -> None:
+    # What the page does: list the faces of frame 15 (after the cut, where face 0 is person C), pick face 0, and
+    # pass the listed frame along with the pick.
+    _, listing = client.predict(handle_file(str(media["reorder"])), 15, "left_to_right", "classic",
+                                api_name="/detect_faces")
+    assert listing["frame"] == 15 and len(listing["faces"]) == 3
+    video_path, report = client.predict(video=handle_file(str(media["reorder"])),
+                                        face=handle_file(str(media["face"])), target_faces="0", engine="classic",
+                                        reference_frame=listing["frame"], api_name="/swap")
+    assert report["status"] == "succeeded" and report["frames_swapped"] == CLIP.frames
+    _assert_only_slot_changed(media["reorder"], Path(video_path), slot=_slot_of_person_c, layout=REORDERED, step=1)
+
+
+def test_a_swap_without_a_reference_frame_counts_on_the_first_frame(client: Client, media: dict[str, Path]) -> None:
+    # The same request without reference_frame keeps the old meaning: face 0 of the first frame is person A,
+    # who moves from slot 0 to slot 1 at the cut.
+    video_path, _ = client.predict(video=handle_file(str(media["reorder"])), face=handle_file(str(media["face"])),
+                                   target_faces="0", engine="classic", api_name="/swap")
+    _assert_only_slot_changed(media["reorder"], Path(video_path), slot=lambda index: int(index >= REORDER_AT),
+                              layout=REORDERED, step=3)
+
+
+def test_preview_counts_indices_on_the_reference_frame(client: Client, media: dict[str, Path]) -> None:
+    original = read_frames(media["reorder"])[5]
+    for reference, changed in ((15, 2), (None, 0)):  # face 0 of frame 15 is person C, in slot 2 on frame 5
+        image_path, info = client.predict(video=handle_file(str(media["reorder"])),
+                                          face=handle_file(str(media["face"])), target_faces="0",
+                                          engine="classic", frame=5, reference_frame=reference,
+                                          api_name="/preview")
+        assert info["faces_swapped"] == 1
+        preview = cv2.imread(str(image_path))
+        changes = [float(np.abs(preview[y1:y2, x1:x2].astype(np.int16)
+                                - original[y1:y2, x1:x2].astype(np.int16)).mean())
+                   for x1, y1, x2, y2 in slot_boxes(REORDERED, 5, PATCH)]
+        others = [change for slot, change in enumerate(changes) if slot != changed]
+        assert changes[changed] > 12 and max(others) < 6, (reference, changes)

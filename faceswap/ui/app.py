@@ -3,9 +3,14 @@
 Three public endpoints, for the page and for `gradio_client` alike:
 
 - `detect_faces(media, frame, order, engine)` → (thumbnails, listing JSON)
-- `preview(video, face, target_faces, ..., output_format, frame)` → (swapped frame, details JSON)
+- `preview(video, face, target_faces, ..., output_format, frame, reference_frame)` → (swapped frame, details JSON)
 - `swap(video, face, target_faces, source_faces, engine, order, selection, target_gender, source_gender,
-  frame_cap, start, end, restore, codeformer_weight, restore_visibility, output_format)` → (video, report JSON)
+  frame_cap, start, end, restore, codeformer_weight, restore_visibility, output_format, reference_frame)` →
+  (video, report JSON)
+
+`reference_frame` is optional: the frame on which the target indices were picked. The page fills it with the frame
+whose faces it lists, so a person who picks "face 0" on frame 40 gets that person swapped through the whole video
+(selection 'track'), even when the faces are in another order on the first frame.
 
 Concurrency. `swap` goes through the job core, whose worker pool is the real limit on swaps (one queue for the UI,
 REST and CLI); the Gradio-side handler only watches its job, so many may wait at once. `detect_faces` and
@@ -58,15 +63,16 @@ def _wire_faces(page: Page, handlers: UiHandlers) -> None:
     (page.find_button.click(handlers.detect_faces, [page.video, page.frame, page.order, page.engine], video_found,
                             api_name="detect_faces", **SINGLE_FRAME)
      .success(handlers.show_video_listing, [page.target_listing, page.target_faces, page.target_thumbs],
-              [page.target_gallery, page.frame, page.notices], **PAGE_ONLY)
+              [page.target_gallery, page.frame, page.notices, page.reference_frame], **PAGE_ONLY)
      .success(handlers.detect_source_faces, [page.face, page.order, page.engine], source_found,
               api_visibility="private", **SINGLE_FRAME)
      .success(handlers.show_picks, [page.source_faces, page.source_thumbs], [page.source_gallery], **PAGE_ONLY))
     (page.frame.release(handlers.detect_faces, [page.video, page.frame, page.order, page.engine], video_found,
                         api_visibility="private", **SINGLE_FRAME)
      .success(handlers.show_video_listing, [page.target_listing, page.target_faces, page.target_thumbs],
-              [page.target_gallery, page.frame, page.notices], **PAGE_ONLY))
-    page.video.change(handlers.forget_video_faces, None, [*video_found, page.frame], **PAGE_ONLY)
+              [page.target_gallery, page.frame, page.notices, page.reference_frame], **PAGE_ONLY))
+    page.video.change(handlers.forget_video_faces, None, [*video_found, page.frame, page.reference_frame],
+                      **PAGE_ONLY)
     page.face.change(handlers.forget_photo_faces, None, source_found, **PAGE_ONLY)
     page.target_gallery.select(handlers.toggle_pick, [page.target_faces, page.target_thumbs],
                                [page.target_faces, page.target_gallery], **PAGE_ONLY)
@@ -79,7 +85,7 @@ def _wire_faces(page: Page, handlers: UiHandlers) -> None:
 
 
 def _wire_swap(page: Page, handlers: UiHandlers) -> None:
-    (page.preview_button.click(handlers.preview, [*page.swap_inputs(), page.frame],
+    (page.preview_button.click(handlers.preview, page.preview_inputs(),
                                [page.preview_image, page.preview_info], api_name="preview", **SINGLE_FRAME)
      .success(handlers.show_preview_info, [page.preview_info], [page.notices], **PAGE_ONLY))
     swapping = page.swap_button.click(handlers.swap, page.swap_inputs(), [page.result_video, page.report],

@@ -62,15 +62,22 @@ def _title(code: str) -> str:
 def build_options(video: str | None, face: str | None, target_faces: str | None, source_faces: str | None,
                   engine: str, order: str, selection: str, target_gender: str, source_gender: str,
                   frame_cap: float | None, start: float | None, end: float | None, restore: str,
-                  codeformer_weight: float, restore_visibility: float, output_format: str) -> SwapOptions:
+                  codeformer_weight: float, restore_visibility: float, output_format: str,
+                  reference_frame: float | None = None) -> SwapOptions:
     """SwapOptions from the page's values: empty face indices mean face 0, and a start or end of 0 (or empty)
-    means the video's own start or end."""
+    means the video's own start or end.
+
+    `reference_frame` is the frame the target indices were picked on; it is kept only when indices were given
+    (an empty pick means "face 0 wherever it first appears", as before any face search). The core uses it in
+    'track' mode and ignores it for 'per_frame' and 'all'."""
     if not video:
         raise FaceSwapError("invalid_request", "Upload a video first.", field="video")
     if not face:
         raise FaceSwapError("invalid_request", "Upload a photo of the face to put in.", field="face")
+    picked = (target_faces or "").strip()
     return SwapOptions.parse(
-        video=str(video), face=str(face), target_faces=(target_faces or "").strip() or "0",
+        video=str(video), face=str(face), target_faces=picked or "0",
+        reference_frame=reference_frame if picked and reference_frame is not None else None,
         source_faces=(source_faces or "").strip() or "0",
         engine=engine, order=order, selection=selection, target_gender=target_gender, source_gender=source_gender,
         frame_cap=int(frame_cap or 0), start=start or None, end=end or None, restore=restore,
@@ -123,21 +130,23 @@ class UiHandlers:
 
     @staticmethod
     def show_video_listing(listing: dict[str, Any], picked: str,
-                           thumbs: list[picks.Thumb]) -> tuple[GalleryItems, dict[str, Any], str]:
-        """After a detection: picks marked, the frame slider spanning the video, the engine's notices."""
+                           thumbs: list[picks.Thumb]) -> tuple[GalleryItems, dict[str, Any], str, int | None]:
+        """After a detection: picks marked, the frame slider spanning the video, the engine's notices, and the
+        listed frame as the one picks count on."""
         count = int(listing.get("frame_count") or 1)
         slider = gr.update(maximum=max(count - 1, 1), value=listing.get("frame", 0), visible=count > 1)
         faces = len(listing.get("faces") or [])
         summary = (f"{faces} face(s) on frame {listing.get('frame', 0)} of {count} "
                    f"({listing.get('engine', '?')} engine)." if listing else "")
         notices = notices_markdown(listing.get("notices"))
+        reference = int(listing["frame"]) if listing.get("frame") is not None else None
         return picks.gallery_items(thumbs, picks.parse_picks(picked)), slider, "\n\n".join(
-            text for text in (summary, notices) if text)
+            text for text in (summary, notices) if text), reference
 
     @staticmethod
-    def forget_video_faces() -> tuple[GalleryItems, dict[str, Any], list[picks.Thumb], Any]:
-        """A new video: its old faces and frame range no longer apply."""
-        return [], {}, [], gr.update(value=0, visible=False)
+    def forget_video_faces() -> tuple[GalleryItems, dict[str, Any], list[picks.Thumb], Any, None]:
+        """A new video: its old faces, frame range and reference frame no longer apply."""
+        return [], {}, [], gr.update(value=0, visible=False), None
 
     @staticmethod
     def forget_photo_faces() -> tuple[GalleryItems, dict[str, Any], list[picks.Thumb]]:
@@ -158,10 +167,12 @@ class UiHandlers:
     def _preview(self, video: str | None, face: str | None, target_faces: str, source_faces: str, engine: str,
                  order: str, selection: str, target_gender: str, source_gender: str, frame_cap: float,
                  start: float, end: float, restore: str, codeformer_weight: float, restore_visibility: float,
-                 output_format: str, frame: float | None) -> tuple[np.ndarray, dict[str, Any]]:
-        """One frame swapped as the whole run would swap it, with face indices counted on that frame.
+                 output_format: str, frame: float | None,
+                 reference_frame: float | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """One frame swapped as the whole run would swap it.
 
-        Parameters take the same values as `swap`, plus `frame` (which frame to render, 0 = the first).
+        Parameters take the same values as `swap`, plus `frame` (which frame to render, 0 = the first). Face
+        indices count on `reference_frame` when given (in 'track' mode), else on the rendered frame.
         Returns:
             the swapped frame
             {engine, frame, faces_swapped, notices}
@@ -169,7 +180,7 @@ class UiHandlers:
         with shown_to_user("preview"):
             options = build_options(video, face, target_faces, source_faces, engine, order, selection,
                                     target_gender, source_gender, frame_cap, start, end, restore,
-                                    codeformer_weight, restore_visibility, output_format)
+                                    codeformer_weight, restore_visibility, output_format, reference_frame)
             result = inspect.preview_frame(options, self.runtime, int(frame or 0))
         info = {"engine": result.engine, "frame": int(frame or 0), "faces_swapped": result.faces_swapped,
                 "notices": list(result.notices)}
@@ -186,6 +197,7 @@ class UiHandlers:
     def swap(self, video: str | None, face: str | None, target_faces: str, source_faces: str, engine: str,
              order: str, selection: str, target_gender: str, source_gender: str, frame_cap: float, start: float,
              end: float, restore: str, codeformer_weight: float, restore_visibility: float, output_format: str,
+             reference_frame: float | None = None,
              progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, dict[str, Any]]]:  # noqa: B008
         """Swap faces through a whole video as a job on the server's queue; the result keeps its sound and timing.
 
@@ -209,6 +221,9 @@ class UiHandlers:
             codeformer_weight: 0 (quality) to 1 (fidelity)
             restore_visibility: 0.1 to 1, how much of the restored face shows
             output_format: same (GIF stays GIF), mp4 or gif
+            reference_frame: the frame (0 = the first of the whole video) on which target_faces were picked, as
+                listed by detect_faces; with selection 'track' those people are followed through the whole
+                video. Empty: the first frame that shows enough faces. Ignored when target_faces is empty.
         Returns:
             the output video
             the report: {job_id, status, engine, provider, frames, frames_swapped, coverage, notices, ...}
@@ -216,7 +231,7 @@ class UiHandlers:
         with shown_to_user("swap"):
             options = build_options(video, face, target_faces, source_faces, engine, order, selection,
                                     target_gender, source_gender, frame_cap, start, end, restore,
-                                    codeformer_weight, restore_visibility, output_format)
+                                    codeformer_weight, restore_visibility, output_format, reference_frame)
             job = self.service.submit(options, meta={"door": "gradio"})
         log.info("ui: submitted job %s", job.id)
         settled = False

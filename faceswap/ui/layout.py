@@ -26,9 +26,8 @@ Everything runs on this server; the result keeps the video's sound, frame rate a
 PICK_HELP = ("Click thumbnails to pick, click again to unpick, or type indices such as 0,2 (empty: face 0). With "
              "several picks, the pick order pairs them with the photo's faces (photo face #1 → video face #1, ...).")
 
-FRAME_HELP = ("The frame whose faces are shown, and which Preview renders. Preview counts faces on this frame; the "
-              "swap, with selection 'track', counts them on the first frame that shows enough faces, then follows "
-              "those people.")
+FRAME_HELP = ("The frame whose faces are shown, and which Preview renders. The faces you pick are counted on this "
+              "frame, and the swap (selection 'track') follows those people through the whole video.")
 
 
 def _default(name: str) -> object:
@@ -43,6 +42,8 @@ class Page:
     face: gr.Image
     find_button: gr.Button
     frame: gr.Slider
+    reference_frame: gr.Number
+    """The frame whose faces the gallery lists, on which picked indices count (empty until faces are found)."""
     target_gallery: gr.Gallery
     target_faces: gr.Textbox
     target_listing: gr.JSON
@@ -74,11 +75,19 @@ class Page:
     download: gr.File
     report: gr.JSON
 
-    def swap_inputs(self) -> list[gr.components.Component]:
-        """The swap endpoint's inputs, in the order of `UiHandlers.swap`'s parameters."""
+    def option_inputs(self) -> list[gr.components.Component]:
+        """The swap options every run endpoint takes first, in the order of `build_options`' parameters."""
         return [self.video, self.face, self.target_faces, self.source_faces, self.engine, self.order,
                 self.selection, self.target_gender, self.source_gender, self.frame_cap, self.start, self.end,
                 self.restore, self.codeformer_weight, self.restore_visibility, self.output_format]
+
+    def swap_inputs(self) -> list[gr.components.Component]:
+        """The swap endpoint's inputs, in the order of `UiHandlers.swap`'s parameters."""
+        return [*self.option_inputs(), self.reference_frame]
+
+    def preview_inputs(self) -> list[gr.components.Component]:
+        """The preview endpoint's inputs, in the order of `UiHandlers.preview`'s parameters."""
+        return [*self.option_inputs(), self.frame, self.reference_frame]
 
 
 def build_page(max_frames: int) -> Page:
@@ -97,6 +106,10 @@ def build_page(max_frames: int) -> Page:
             # server's limit (the core clamps it to the video).
             frame = gr.Slider(0, max(max_frames - 1, 1), value=0, step=1, precision=0, label="Frame",
                               info=FRAME_HELP, visible=False, elem_id="frame-slider")
+            # Set to the listed frame by each face search (the slider may move without one); hidden, but a
+            # parameter of the swap and preview endpoints.
+            reference_frame = gr.Number(value=None, precision=0, minimum=0, label="Frame the picks count on",
+                                        visible=False, elem_id="reference-frame")
             target_gallery = gr.Gallery(label="Faces in the video", columns=6, fit_columns=False, height=190,
                                         allow_preview=False, object_fit="contain", interactive=False,
                                         elem_id="target-gallery")
@@ -157,8 +170,8 @@ def build_page(max_frames: int) -> Page:
                                   elem_id="result-gif")
             download = gr.File(label="Download", interactive=False, elem_id="download")
     report = gr.JSON(label="Report", elem_id="report")
-    return Page(video, face, find_button, frame, target_gallery, target_faces, target_listing, gr.State([]),
-                source_gallery, source_faces, source_listing, gr.State([]), engine, order, selection,
+    return Page(video, face, find_button, frame, reference_frame, target_gallery, target_faces, target_listing,
+                gr.State([]), source_gallery, source_faces, source_listing, gr.State([]), engine, order, selection,
                 target_gender, source_gender, frame_cap, start, end, restore, codeformer_weight, restore_visibility,
                 output_format, preview_button, swap_button, cancel_button, notices, preview_image, preview_info,
                 result_video, result_gif, download, report)
