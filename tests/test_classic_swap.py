@@ -211,7 +211,27 @@ def test_sources_much_smaller_or_larger_than_the_target(analyzer, swapper, astro
     assert np.abs(result[y1:y2, x1:x2].astype(int) - before[y1:y2, x1:x2].astype(int)).mean() > 8
 
 
-def test_faces_at_the_edge_tiny_or_degenerate_do_not_crash(swapper, t1_faces, astronaut_source) -> None:
+def test_a_large_face_in_a_large_frame(analyzer, swapper, astronaut_source) -> None:
+    """A 360-pixel face is worked on at a smaller scale and blended in at full resolution."""
+    frame = background(1280, 960)
+    frame[120:840, 280:1000] = face_patch(t1_photo(), T1_FACE_BOXES[5], 720)
+    (target,) = analyzer.detect(frame)
+    assert target.width > 300
+    original = frame.copy()
+    result = swapper.swap(frame, target, astronaut_source)
+    changed = np.any(result != original, axis=2)
+    x1, y1, x2, y2 = _grown(target, 2.0)
+    outside = changed.copy()
+    outside[y1:y2, x1:x2] = False
+    assert not outside.any()
+    left_eye, right_eye, _, left_mouth, _ = target.kps.astype(int)
+    middle = (slice(left_eye[1], left_mouth[1]), slice(left_eye[0], right_eye[0]))
+    assert np.abs(result[middle].astype(int) - original[middle].astype(int)).mean() > 10
+    (again,) = analyzer.detect(result, [target.bbox])
+    assert np.linalg.norm(again.kps - target.kps, axis=1).max() < 0.15 * (right_eye[0] - left_eye[0])
+
+
+def test_faces_at_the_edge_tiny_or_degenerate_do_not_crash(analyzer, swapper, t1_faces, astronaut_source) -> None:
     original = t1_photo()
     face = t1_faces[0]  # Jennifer, x 60–181
     # Half outside the frame on the left.
@@ -234,6 +254,9 @@ def test_faces_at_the_edge_tiny_or_degenerate_do_not_crash(swapper, t1_faces, as
         outside = np.any(result != original, axis=2)
         outside[y1:y2, x1:x2] = False
         assert not outside.any()
+    # Embedding a face half outside the frame works too (the tracker may ask for it).
+    embedded = analyzer.embed(cut, half_out)
+    assert abs(float(np.linalg.norm(embedded.embedding)) - 1) < 1e-5
     nan_face = face.replace(landmarks=np.full((68, 2), np.nan, np.float32))
     np.testing.assert_array_equal(swapper.swap(original.copy(), nan_face, astronaut_source), original)
 

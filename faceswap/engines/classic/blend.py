@@ -213,7 +213,7 @@ def face_masks(target: Points, shaped: Points, shape: tuple[int, int], lift: flo
 
 def blend_into(target: NDArray[np.uint8], source: NDArray[np.float32], weight: FloatMask) -> None:
     """target ← target + (source − target) · weight, in place. Where weight is 0 the target stays byte-identical."""
-    base = target.astype(np.float32)
-    mixed = base + (source - base) * weight[..., None]
     changed = weight > 0
-    target[changed] = np.clip(np.rint(mixed[changed]), 0, 255).astype(np.uint8)
+    base = target[changed].astype(np.float32)
+    mixed = base + (source[changed] - base) * weight[changed][:, None]
+    target[changed] = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)

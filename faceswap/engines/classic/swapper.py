@@ -28,6 +28,9 @@ MAX_SOURCE_FACE_PX = 400
 """A bigger source face is shrunk to this size once: it is more detail than any video face needs."""
 MIN_PYRAMID_FACE_PX = 24
 LANDMARK_COUNT = 68
+WORK_FACE_PX = 200
+"""Faces larger than this (warp.face_size) are swapped on a downscaled copy of their region, then blended in at
+full resolution."""
 SHAPE_TRANSFER = 0.8
 """How far the target's brows, nose, eyes and mouth move towards the source's proportions (warp.toward_source_shape):
 0 keeps the target's face shape and only changes its skin, 1 takes the source's proportions outright."""
@@ -101,20 +104,33 @@ class ClassicSwapper:
         if x1 - x0 < 2 or y1 - y0 < 2:
             return frame
         roi = frame[y0:y1, x0:x1]
-        local = landmarks - np.array([x0, y0], dtype=np.float32)
+        # A large face is worked on at a smaller scale, never below the source's own resolution: the warped
+        # source has no finer detail, and the masks and colour corrections are smooth anyway.
+        scale = min(1.0, max(WORK_FACE_PX, source.size) / size)
+        work = roi if scale == 1.0 else cv2.resize(roi, (max(round(roi.shape[1] * scale), 2),
+                                                          max(round(roi.shape[0] * scale), 2)),
+                                                   interpolation=cv2.INTER_AREA)
+        scale_xy = np.array([work.shape[1] / roi.shape[1], work.shape[0] / roi.shape[0]], dtype=np.float32)
+        local = (landmarks - np.array([x0, y0], dtype=np.float32)) * scale_xy
 
         # 2. Dense warp of the source, read from the pyramid level nearest the target's size.
-        level = int(np.clip(math.floor(math.log2(max(source.size / size, 1.0))), 0, len(source.levels) - 1))
+        level = int(np.clip(math.floor(math.log2(max(source.size / (size * scale), 1.0))), 0,
+                            len(source.levels) - 1))
         shaped = warp.toward_source_shape(local, source.points[:LANDMARK_COUNT], self.shape_transfer)
         map_x, map_y = warp.warp_maps(warp.mesh_points(shaped), source.points / (1 << level), source.triangles,
-                                      roi.shape[:2])
+                                      work.shape[:2])
         warped = cv2.remap(source.levels[level], map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         warped, hair = np.ascontiguousarray(warped[..., :3]), warped[..., 3]
 
         # 3. Masks, and the warped face recoloured to the target's skin.
-        masks = blend.face_masks(local, shaped, roi.shape[:2], source.forehead_lift)
-        matched = color.match_colors(warped, roi, masks.skin, masks.surround, warp.eye_distance(landmarks))
+        masks = blend.face_masks(local, shaped, work.shape[:2], source.forehead_lift)
+        matched = color.match_colors(warped, work, masks.skin, masks.surround, warp.eye_distance(local))
+        weight = masks.weight * (1 - hair.astype(np.float32) / 255)
+        if work is not roi:
+            full_size = (roi.shape[1], roi.shape[0])
+            matched = cv2.resize(matched, full_size, interpolation=cv2.INTER_LINEAR)
+            weight = cv2.resize(weight, full_size, interpolation=cv2.INTER_LINEAR)
 
         # 4. Feathered blend without the source's hair, in place.
-        blend.blend_into(roi, matched, masks.weight * (1 - hair.astype(np.float32) / 255))
+        blend.blend_into(roi, matched, weight)
         return frame
