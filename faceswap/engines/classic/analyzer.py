@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from faceswap.errors import FaceSwapError
-from faceswap.faces.types import BBox, Face, Frame, normalized
+from faceswap.faces.types import BBox, Face, Frame, iou, normalized
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ BOX_HALF_SIZE = 1.48
 above the centroid, 2.96 wide and high (spread 0.25 between detections: the pyramid's quantisation)."""
 DESCRIPTOR_PADDING = 0.25
 """dlib's default padding of the 150×150 aligned chip the ResNet descriptor reads."""
+DESCRIPTOR_FACE_PX = 150
 
 DLIB_DESCRIPTOR_MATCH_DISTANCE = 0.6
 """dlib's documented threshold: raw descriptors closer than this (Euclidean) are the same person (LFW pairs)."""
@@ -69,8 +70,8 @@ def cosine_for_distance(distance: float, norm: float = TYPICAL_DESCRIPTOR_NORM) 
 
 
 MATCH_THRESHOLD = round(cosine_for_distance(MATCH_DISTANCE), 3)
-"""0.944. dlib's 0.6 is cosine 0.92, but on t1.jpg two different men (Perry and LeBlanc) reach 0.918, right on
-that line, while one face seen again — rescaled, mirrored, re-encoded — stays at 0.979 or more. Frames of one
+"""0.944. dlib's 0.6 is cosine 0.92, but on t1.jpg two different men (Perry and LeBlanc) reach 0.91–0.92, right
+on that line, while one face seen again — rescaled, mirrored, re-encoded — stays at 0.98 or more. Frames of one
 video are far more alike than LFW's photo pairs, and tracking must never hand a swap to the wrong person, so the
 engine uses distance 0.5, which falls between the two groups with margin on both sides."""
 
@@ -113,23 +114,11 @@ def box_from_landmarks(landmarks: NDArray[np.float32]) -> BBox:
 
 
 def _nms(detections: list[_Detection]) -> list[_Detection]:
-    from faceswap.faces.types import iou
-
     kept: list[_Detection] = []
     for detection in sorted(detections, key=lambda d: d.score, reverse=True):
         if all(iou(detection.box, other.box) < DEDUPE_IOU for other in kept):
             kept.append(detection)
     return kept
-
-
-def _roi(frame: Frame, box: BBox, margin: float) -> tuple[int, int, int, int]:
-    """Integer x0, y0, x1, y1 of `box` grown by `margin` face sizes per side, clipped to the frame."""
-    height, width = frame.shape[:2]
-    size = max(float(box[2] - box[0]), float(box[3] - box[1]), 1.0)
-    pad = size * margin
-    x0, y0 = max(int(np.floor(box[0] - pad)), 0), max(int(np.floor(box[1] - pad)), 0)
-    x1, y1 = min(int(np.ceil(box[2] + pad)), width), min(int(np.ceil(box[3] + pad)), height)
-    return x0, y0, x1, y1
 
 
 class ClassicAnalyzer:
@@ -245,14 +234,24 @@ class ClassicAnalyzer:
     # ---- identity --------------------------------------------------------------------------------------------
 
     def embed(self, frame: Frame, face: Face) -> Face:
+        """The dlib descriptor of the face, aligned by its own landmarks. It reads a crop in which the face spans
+        DESCRIPTOR_FACE_PX (the size of dlib's aligned chip), so the landmarks, which dlib takes in whole
+        pixels, lose no precision on small faces."""
         landmarks = face.landmarks if face.landmarks is not None else self.landmarks(frame, face.bbox)
-        box = np.concatenate([landmarks.min(axis=0), landmarks.max(axis=0)]).astype(np.float32)
-        x0, y0, x1, y1 = _roi(frame, box, LANDMARK_ROI_MARGIN)
-        if x1 <= x0 or y1 <= y0:
-            raise FaceSwapError("invalid_request", "The face to embed lies outside the frame.")
-        rgb = np.ascontiguousarray(cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_BGR2RGB))
-        local = np.rint(landmarks - np.array([x0, y0], dtype=np.float32)).astype(int)
-        rect = dlib.rectangle(*(int(v) for v in np.rint(box - np.array([x0, y0, x0, y0], dtype=np.float32))))
+        if not np.isfinite(landmarks).all():
+            raise FaceSwapError("invalid_request", "The face to embed has no valid landmarks.")
+        low, high = landmarks.min(axis=0), landmarks.max(axis=0)
+        size = max(float((high - low).max()), 1.0)
+        scale = DESCRIPTOR_FACE_PX / size
+        side = round(DESCRIPTOR_FACE_PX * (1 + 2 * LANDMARK_ROI_MARGIN))
+        offset = (low + high) / 2 * scale - side / 2
+        matrix = np.array([[scale, 0, -offset[0]], [0, scale, -offset[1]]])
+        crop = cv2.warpAffine(frame, matrix, (side, side), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+        rgb = np.ascontiguousarray(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB))
+        local = np.rint(landmarks * scale - offset).astype(int)
+        low_local, high_local = local.min(axis=0), local.max(axis=0)
+        rect = dlib.rectangle(int(low_local[0]), int(low_local[1]), int(high_local[0]), int(high_local[1]))
         shape = dlib.full_object_detection(rect, [dlib.point(int(x), int(y)) for x, y in local])
         with self._descriptor_lock:
             descriptor = self._descriptor.compute_face_descriptor(rgb, shape, 0, DESCRIPTOR_PADDING)

@@ -5,9 +5,10 @@ differently, as the product of two blurred masks:
 - the jaw edge is pulled in by half the feather width (proportional to the face size) before blurring, so the
   blend reaches zero at the jaw line: the target keeps its own jaw line and no background of the source photo
   bleeds in;
-- the forehead edge ramps inside the band above the brows where the *source* shows skin (`forehead_lift`): wide
+- the forehead edge ramps inside the band above the brows where the *source* shows skin (`source_hair`): wide
   when the source has a bare forehead, narrow when bangs start right above its brows (the astronaut), so the
-  source's brows fully cover the target's but the source's hair never comes along.
+  source's brows fully cover the target's but the source's hair does not come along. Whatever else of the
+  source is unlike its skin outside its features (hair at the temples or over a cheek) is masked out too.
 The target keeps its own lips (feathered): they carry the speech and the expression from frame to frame, which a
 still source photo cannot, and a source's open smile squeezed into a closed target mouth would show its teeth as
 a white line. The lip line is a natural edge, so the seam there does not show.
@@ -76,6 +77,25 @@ def _fill(mask: NDArray[np.uint8], points: Points, value: int = 255) -> None:
     cv2.fillConvexPoly(mask, hull, value, cv2.LINE_AA, FIXED_POINT_SHIFT)
 
 
+def _fill_polygon(mask: NDArray[np.uint8], polygon: Points) -> None:
+    cv2.fillPoly(mask, [np.rint(polygon * (1 << FIXED_POINT_SHIFT)).astype(np.int32)], 255, cv2.LINE_AA,
+                 FIXED_POINT_SHIFT)
+
+
+def _brow_side(landmarks: Points, shape: tuple[int, int], lift: float, below: bool) -> NDArray[np.uint8]:
+    """One side of the line along the brows lifted by `lift`, continued down the temples to the top of the jaw
+    line (hair often reaches down beside the brows): the face below it, or forehead, temples and hair above."""
+    line = forehead_points(landmarks, lift)
+    jaw = landmarks[JAW]
+    along = (line[-1] - line[0]) / max(float(np.linalg.norm(line[-1] - line[0])), 1e-6)
+    away = np.array([-along[1], along[0]], dtype=np.float32) * (1 if below else -1)
+    far = FAR_OUT * face_size(landmarks)
+    left, right = jaw[0] - along * far / 4, jaw[-1] + along * far / 4
+    region = np.zeros(shape, dtype=np.uint8)
+    _fill_polygon(region, np.concatenate([[left + away * far, left], line, [right, right + away * far]]))
+    return region
+
+
 def _blurred(mask: NDArray[np.uint8], sigma: float) -> FloatMask:
     return cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), max(sigma, 0.5))
 
@@ -110,9 +130,7 @@ def _higher_brows(landmarks: Points, other: Points) -> Points:
 def _band(landmarks: Points, shape: tuple[int, int], lower: float, upper: float) -> NDArray[np.uint8]:
     """The strip between the brows lifted by `lower` and by `upper` eye distances."""
     band = np.zeros(shape, dtype=np.uint8)
-    polygon = np.concatenate([forehead_points(landmarks, lower), forehead_points(landmarks, upper)[::-1]])
-    cv2.fillPoly(band, [np.rint(polygon * (1 << FIXED_POINT_SHIFT)).astype(np.int32)], 255, cv2.LINE_AA,
-                 FIXED_POINT_SHIFT)
+    _fill_polygon(band, np.concatenate([forehead_points(landmarks, lower), forehead_points(landmarks, upper)[::-1]]))
     return band
 
 
@@ -124,22 +142,6 @@ class SourceHair:
     """How far above its brows (eye distances) the source shows bare skin, within the search range."""
     mask: NDArray[np.uint8]
     """255 where the source shows hair (or anything unlike its skin) outside its brows, eyes, nose and mouth."""
-
-
-def _above_brows(landmarks: Points, shape: tuple[int, int], lift: float) -> NDArray[np.uint8]:
-    """The region above the brow line lifted by `lift` and above the lines from the brows' ends down to the top
-    of the jaw line: forehead, temples and everything above."""
-    line = forehead_points(landmarks, lift)
-    jaw = landmarks[JAW]
-    along = (line[-1] - line[0]) / max(float(np.linalg.norm(line[-1] - line[0])), 1e-6)
-    up = np.array([along[1], -along[0]], dtype=np.float32)
-    far = FAR_OUT * face_size(landmarks)
-    left, right = jaw[0] - along * far / 4, jaw[-1] + along * far / 4
-    polygon = np.concatenate([[left + up * far, left], line, [right, right + up * far]])
-    region = np.zeros(shape, dtype=np.uint8)
-    cv2.fillPoly(region, [np.rint(polygon * (1 << FIXED_POINT_SHIFT)).astype(np.int32)], 255, cv2.LINE_AA,
-                 FIXED_POINT_SHIFT)
-    return region
 
 
 def source_hair(image: NDArray[np.uint8], landmarks: Points) -> SourceHair:
@@ -163,7 +165,7 @@ def source_hair(image: NDArray[np.uint8], landmarks: Points) -> SourceHair:
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
     inner = np.zeros(shape, dtype=np.uint8)
     _fill(inner, landmarks[BROWS.start:])
-    outside = cv2.max(_above_brows(landmarks, shape, HAIR_CLEARANCE), 255 - cv2.dilate(inner, kernel))
+    outside = cv2.max(_brow_side(landmarks, shape, HAIR_CLEARANCE, below=False), 255 - cv2.dilate(inner, kernel))
     hair = np.where(skin_like, 0, outside).astype(np.uint8)
     hair = cv2.morphologyEx(hair, cv2.MORPH_OPEN, kernel)  # specks of shadow or freckles are not hair
     hair = cv2.GaussianBlur(cv2.dilate(hair, kernel), (0, 0), radius)
@@ -189,17 +191,8 @@ def face_masks(target: Points, shaped: Points, shape: tuple[int, int], lift: flo
     # The jaw edge: pulled in, open far above the forehead (the forehead edge cuts it).
     jaw_mask = np.zeros(shape, dtype=np.uint8)
     _fill(jaw_mask, np.concatenate([jaw + inward * (feather / 2), forehead_points(landmarks, lift + 2.0)]))
-    # The forehead edge: the lifted brow line, down the temples to the top of the jaw line (hair often reaches
-    # down beside the brows), and closed far below (the jaw edge cuts it).
-    line = forehead_points(landmarks, lift)
-    along = (line[-1] - line[0]) / max(float(np.linalg.norm(line[-1] - line[0])), 1e-6)
-    down = np.array([-along[1], along[0]], dtype=np.float32)
-    far = FAR_OUT * face_size(landmarks)
-    left, right = jaw[0] - along * far / 4, jaw[-1] + along * far / 4
-    polygon = np.concatenate([[left + down * far, left], line, [right, right + down * far]])
-    top_mask = np.zeros(shape, dtype=np.uint8)
-    cv2.fillPoly(top_mask, [np.rint(polygon * (1 << FIXED_POINT_SHIFT)).astype(np.int32)], 255, cv2.LINE_AA,
-                 FIXED_POINT_SHIFT)
+    # The forehead edge: below the lifted brows (the jaw edge cuts it).
+    top_mask = _brow_side(landmarks, shape, lift, below=True)
     weight = _blurred(jaw_mask, feather / 4) * _blurred(top_mask, lift * eyes / 2)
     mouth = np.zeros(shape, dtype=np.uint8)
     _fill(mouth, target[OUTER_MOUTH])

@@ -1,9 +1,14 @@
 """The classic swap: warp the source face onto the target's landmarks, match its colour, feather it in.
 
-Per frame and face: (1) the target's mesh points and a region of interest around its face; (2) a dense
-piecewise-affine warp of the source (from the pyramid level closest to the target's size, so a large source
-shrunk onto a small face does not alias); (3) colour matching to the target's skin inside the face mask;
-(4) a feathered blend. Only pixels inside the feathered mask change.
+Once per run, `prepare_source` crops the face photo, triangulates its landmarks and finds its hair
+(blend.source_hair). Per frame and face, `swap`:
+1. takes a region of interest around the target face (on a downscaled copy when the face is large);
+2. moves the target's brows, nose and eyes towards the source's proportions (warp.toward_source_shape) and warps
+   the source onto them with one dense piecewise-affine remap, read from the pyramid level nearest the
+   target's size so a large source shrunk onto a small face does not alias;
+3. recolours the warped face to the target's skin (color.match_colors);
+4. blends it in with feathered edges, keeping the target's jaw line, lips and hairline (blend.face_masks).
+Only pixels where the blend weight is above zero change.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ WORK_FACE_PX = 200
 """Faces larger than this (warp.face_size) are swapped on a downscaled copy of their region, then blended in at
 full resolution."""
 SHAPE_TRANSFER = 0.8
-"""How far the target's brows, nose, eyes and mouth move towards the source's proportions (warp.toward_source_shape):
+"""How far the target's brows, nose and eyes move towards the source's proportions (warp.toward_source_shape):
 0 keeps the target's face shape and only changes its skin, 1 takes the source's proportions outright."""
 
 
@@ -87,6 +92,8 @@ class ClassicSwapper:
         while level_size / 2 >= MIN_PYRAMID_FACE_PX and min(levels[-1].shape[:2]) >= 4:
             levels.append(cv2.pyrDown(levels[-1]))
             level_size /= 2
+        log.debug("classic source: face %.0f px (scaled %.2f), forehead lift %.2f, %d pyramid levels", size,
+                  scale, hair.forehead_lift, len(levels))
         return ClassicSource(levels=tuple(levels), points=local.astype(np.float32),
                              triangles=warp.triangulate(local), size=size * scale, forehead_lift=hair.forehead_lift)
 

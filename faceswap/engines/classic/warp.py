@@ -13,7 +13,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 from numpy.typing import NDArray
-from scipy.spatial import Delaunay
+from scipy.spatial import Delaunay, QhullError
+
+from faceswap.errors import FaceSwapError
 
 Points = NDArray[np.float32]
 
@@ -67,7 +69,11 @@ def mesh_points(landmarks: Points) -> Points:
 
 def triangulate(points: Points) -> NDArray[np.int32]:
     """Delaunay triangles (indices into `points`)."""
-    return Delaunay(points.astype(np.float64)).simplices.astype(np.int32)
+    try:
+        return Delaunay(points.astype(np.float64)).simplices.astype(np.int32)
+    except QhullError as e:
+        raise FaceSwapError("source_face_not_found",
+                            "The face in the face image is too small or too distorted to swap.") from e
 
 
 def _affine_fit(dst: Points, src: Points) -> NDArray[np.float64]:
@@ -95,13 +101,12 @@ def warp_maps(dst: Points, src: Points, triangles: NDArray[np.int32],
     """`cv2.remap` maps for a target region of `shape` (h, w): for each pixel, where to read the source. `dst`
     are mesh points in the region's coordinates, `src` the same points in the source image."""
     height, width = shape
-    local = dst
-    affines, usable = _triangle_affines(local, src, triangles)
-    fallback = _affine_fit(local, src)[None]
+    affines, usable = _triangle_affines(dst, src, triangles)
+    fallback = _affine_fit(dst, src)[None]
     table = np.concatenate([fallback, affines]).reshape(-1, 6).astype(np.float32)
 
     labels = np.zeros((height, width), dtype=np.uint16)
-    scaled = np.rint(local * (1 << FIXED_POINT_SHIFT)).astype(np.int32)
+    scaled = np.rint(dst * (1 << FIXED_POINT_SHIFT)).astype(np.int32)
     for index in np.flatnonzero(usable):
         cv2.fillConvexPoly(labels, scaled[triangles[index]], int(index) + 1, cv2.LINE_8, FIXED_POINT_SHIFT)
 
@@ -157,9 +162,10 @@ def toward_source_shape(target: Points, source: Points, amount: float) -> Points
 
     The source's landmarks are posed like the target's (the similarity transform that best maps one onto the
     other). Brows and nose then move towards the posed source outright; the eyes keep their own outline (a
-    blink) and only move and scale towards the source's; the mouth does not move. Identity lives in these proportions:
-    on the t1 faces, moving them this way raises the dlib similarity of the swapped face to the source from
-    0.91 to 0.94 on average (astronaut as the source)."""
+    blink) and only move and scale towards the source's; the mouth does not move. Identity lives partly in these
+    proportions: on the six t1 faces, amount 0.8 raises the mean dlib similarity of the swapped face to the
+    source from 0.907 to 0.918 (astronaut), 0.904 to 0.913 (Hanks) and 0.945 to 0.956 (Lisa), and it lifts the
+    weakest face most (astronaut: from +0.010 to +0.037 over the unswapped face)."""
     # A 2D pose cannot turn a frontal face sideways: for a turned head (or source) the posed nose and eyes would
     # land where a frontal face has them, so the transfer fades out as the two faces' turn differs.
     amount *= float(np.clip(1 - abs(turn(target) - turn(source)) / TURN_LIMIT, 0, 1))
