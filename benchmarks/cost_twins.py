@@ -109,8 +109,12 @@ def build(out: Path, *, scale: float = 1.0, faces: Sequence[int] = FACE_LAYOUTS,
     """Build the twins into `out` and write the manifest; returns it."""
     shared = out / "shared"
     shared.mkdir(parents=True, exist_ok=True)
-    manifest: dict[str, object] = {"scale": scale, "built": time.strftime("%Y-%m-%d %H:%M:%S"),
-                                   "files": {}, "detectors": {}}
+    manifest: dict[str, object] = {"scale": scale, "files": {}, "detectors": {}}
+    if (out / MANIFEST).is_file():  # a partial rebuild keeps the entries of the twins it does not touch
+        previous = load_manifest(out)
+        if previous.get("scale") == scale:
+            manifest = previous
+    manifest["built"] = time.strftime("%Y-%m-%d %H:%M:%S")
     files: dict[str, dict[str, object]] = manifest["files"]  # type: ignore[assignment]
     for name in models:
         path = shared / TARGETS[name].filename
@@ -139,6 +143,55 @@ def _describe(name: str, path: Path, seconds: float) -> dict[str, object]:
     cost = count(name, path)
     return {"path": str(path), "size": path.stat().st_size, "sha256": sha256_of(path), "params": cost.params,
             "macs": cost.macs, "macs_by_op": cost.macs_by_op, "excluded": cost.excluded, "build_s": round(seconds, 2)}
+
+
+REAL_CPU_MS = {"det_10g": 189.0, "w600k_r50": 68.0, "genderage": 0.4, "inswapper_128": 1596.0}
+"""The real files on a 2-core x86 CPU (MODELS.md §16: onnxruntime, 2 threads, median of 7)."""
+
+
+def time_models(out: Path, *, repeats: int = 5, faces: int = 1) -> dict[str, dict[str, float]]:
+    """Median and minimum milliseconds per call of each twin in `out/faces-<faces>` with onnxruntime's defaults
+    (all cores), on random inputs of the real shapes (the detector at 640x640, as the pipeline feeds it)."""
+    import numpy as np
+    import onnxruntime
+
+    rng = np.random.default_rng(0)
+    feeds = {
+        "det_10g": {"input.1": rng.standard_normal((1, 3, 640, 640), dtype=np.float32)},
+        "w600k_r50": {"input.1": rng.standard_normal((1, 3, 112, 112), dtype=np.float32)},
+        "genderage": {"data": rng.uniform(0, 255, (1, 3, 96, 96)).astype(np.float32)},
+        "inswapper_128": {"target": rng.uniform(0, 1, (1, 3, 128, 128)).astype(np.float32),
+                          "source": rng.standard_normal((1, 512), dtype=np.float32) / 22.6},
+        "gfpgan_1.4": {"input": rng.uniform(-1, 1, (1, 3, 512, 512)).astype(np.float32)},
+        "codeformer": {"input": rng.uniform(-1, 1, (1, 3, 512, 512)).astype(np.float32),
+                       "weight": np.array([0.5], dtype=np.float64)},
+    }
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    timings = {}
+    for name, feed in feeds.items():
+        path = faces_dir(out, faces) / TARGETS[name].filename
+        if not path.is_file():
+            continue
+        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session.run(None, feed)
+        seconds = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            session.run(None, feed)
+            seconds.append(time.perf_counter() - started)
+        timings[name] = {"median_ms": round(float(np.median(seconds)) * 1000, 1),
+                         "min_ms": round(min(seconds) * 1000, 1), "runs": repeats}
+    return timings
+
+
+def timing_table(timings: dict[str, dict[str, float]]) -> str:
+    rows = [("model", "twin median ms", "twin min ms", "runs", "real file ms (MODELS.md §16)")]
+    for name, timing in timings.items():
+        real = REAL_CPU_MS.get(name)
+        rows.append((name, f"{timing['median_ms']:.1f}", f"{timing['min_ms']:.1f}", str(timing["runs"]),
+                     f"{real:g}" if real is not None else "not published"))
+    return format_table(rows)
 
 
 def load_manifest(out: Path) -> dict[str, object]:
@@ -190,17 +243,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="detector layouts to build: how many faces the detector reports (default 1 3)")
     parser.add_argument("--models", nargs="+", choices=list(SHARED_BUILDERS), default=list(SHARED_BUILDERS),
                         help="which non-detector twins to build (default: all)")
+    parser.add_argument("--time", type=int, metavar="N", default=0,
+                        help="also time each twin N times with onnxruntime (median and minimum ms per call)")
+    parser.add_argument("--no-build", action="store_true", help="use the twins already in --out (with --time)")
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON instead of the table")
     args = parser.parse_args(argv)
     if not 0 < args.scale <= 1:
         parser.error("--scale must be in (0, 1]")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    manifest = build(args.out, scale=args.scale, faces=args.faces, models=args.models)
+    manifest = (load_manifest(args.out) if args.no_build
+                else build(args.out, scale=args.scale, faces=args.faces, models=args.models))
+    timings = time_models(args.out, repeats=args.time, faces=args.faces[0]) if args.time else {}
     if args.json:
-        print(json.dumps(manifest, indent=2))
-    else:
-        print(f"cost twins in {os.path.relpath(args.out)} (scale {args.scale}):")
-        print(cost_table(manifest))
+        print(json.dumps({**manifest, "timings": timings}, indent=2))
+        return 0
+    print(f"cost twins in {os.path.relpath(args.out)} (scale {manifest['scale']}):")
+    print(cost_table(manifest))
+    if timings:
+        print()
+        print(timing_table(timings))
     return 0
 
 

@@ -189,7 +189,7 @@ def build_genderage(path: Path, *, scale: float = 1.0, seed: int = 4) -> Path:
     w = g.width
     x = g.op("Sub", ["data", g.const(127.5)], name="_minusscalar0")
     x = g.op("Mul", [x, g.const(1 / 128)], name="_mulscalar0")
-    x = g.relu(g.batch_norm(g.conv(x, 3, w(16), 3, stride=2, bias=False), w(16)))
+    x = g.relu(g.batch_norm(g.conv(x, 3, w(16), 5, stride=2, bias=False), w(16)))
     cin = w(16)
     for planes, stride in ((32, 2), (64, 1), (64, 2), (128, 1), (128, 2), (256, 1)):
         cout = w(planes)
