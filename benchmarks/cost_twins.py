@@ -151,13 +151,16 @@ REAL_CPU_MS = {"det_10g": 189.0, "w600k_r50": 68.0, "genderage": 0.4, "inswapper
 
 def time_models(out: Path, *, repeats: int = 5, faces: int = 1) -> dict[str, dict[str, float]]:
     """Median and minimum milliseconds per call of each twin in `out/faces-<faces>` with onnxruntime's defaults
-    (all cores), on random inputs of the real shapes (the detector at 640x640, as the pipeline feeds it)."""
+    (all cores), on random inputs of the real shapes: the detector at 640x640 (the letterboxed canvas the pipeline
+    feeds it), and also at 640x480 and 640x384 (the same frames letterboxed without the padding rows)."""
     import numpy as np
     import onnxruntime
 
     rng = np.random.default_rng(0)
     feeds = {
         "det_10g": {"input.1": rng.standard_normal((1, 3, 640, 640), dtype=np.float32)},
+        "det_10g@640x480": {"input.1": rng.standard_normal((1, 3, 480, 640), dtype=np.float32)},
+        "det_10g@640x384": {"input.1": rng.standard_normal((1, 3, 384, 640), dtype=np.float32)},
         "w600k_r50": {"input.1": rng.standard_normal((1, 3, 112, 112), dtype=np.float32)},
         "genderage": {"data": rng.uniform(0, 255, (1, 3, 96, 96)).astype(np.float32)},
         "inswapper_128": {"target": rng.uniform(0, 1, (1, 3, 128, 128)).astype(np.float32),
@@ -170,7 +173,7 @@ def time_models(out: Path, *, repeats: int = 5, faces: int = 1) -> dict[str, dic
     options.log_severity_level = 3
     timings = {}
     for name, feed in feeds.items():
-        path = faces_dir(out, faces) / TARGETS[name].filename
+        path = faces_dir(out, faces) / TARGETS[name.split("@")[0]].filename
         if not path.is_file():
             continue
         session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
