@@ -149,7 +149,8 @@ REAL_CPU_MS = {"det_10g": 189.0, "w600k_r50": 68.0, "genderage": 0.4, "inswapper
 """The real files on a 2-core x86 CPU (MODELS.md §16: onnxruntime, 2 threads, median of 7)."""
 
 
-def time_models(out: Path, *, repeats: int = 5, faces: int = 1) -> dict[str, dict[str, float]]:
+def time_models(out: Path, *, repeats: int = 5, faces: int = 1,
+                only: Sequence[str] = ()) -> dict[str, dict[str, float]]:
     """Median and minimum milliseconds per call of each twin in `out/faces-<faces>` with onnxruntime's defaults
     (all cores), on random inputs of the real shapes: the detector at 640x640 (the letterboxed canvas the pipeline
     feeds it), and also at 640x480 and 640x384 (the same frames letterboxed without the padding rows)."""
@@ -174,7 +175,7 @@ def time_models(out: Path, *, repeats: int = 5, faces: int = 1) -> dict[str, dic
     timings = {}
     for name, feed in feeds.items():
         path = faces_dir(out, faces) / TARGETS[name.split("@")[0]].filename
-        if not path.is_file():
+        if not path.is_file() or (only and name.split("@")[0] not in only):
             continue
         session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         session.run(None, feed)
@@ -249,6 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--time", type=int, metavar="N", default=0,
                         help="also time each twin N times with onnxruntime (median and minimum ms per call)")
     parser.add_argument("--no-build", action="store_true", help="use the twins already in --out (with --time)")
+    parser.add_argument("--only", nargs="+", choices=list(TARGETS), default=[], help="time only these twins")
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON instead of the table")
     args = parser.parse_args(argv)
     if not 0 < args.scale <= 1:
@@ -256,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     manifest = (load_manifest(args.out) if args.no_build
                 else build(args.out, scale=args.scale, faces=args.faces, models=args.models))
-    timings = time_models(args.out, repeats=args.time, faces=args.faces[0]) if args.time else {}
+    timings = time_models(args.out, repeats=args.time, faces=args.faces[0], only=args.only) if args.time else {}
     if args.json:
         print(json.dumps({**manifest, "timings": timings}, indent=2))
         return 0

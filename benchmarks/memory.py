@@ -70,12 +70,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 0 < args.short < args.long:
         parser.error("need 0 < --short < --long")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    context = machine()  # the load average before this benchmark adds its own
     results = measure_lengths(short=args.short, long=args.long, size=args.size, faces=args.faces,
                               workdir=args.workdir)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
-    print(machine())
+    print(context)
     print(f"classic engine, {args.size}, {args.faces} face(s), whole clip, each length in a fresh process")
     print(memory_table(results))
     print(ratio_line(results))
