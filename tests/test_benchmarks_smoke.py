@@ -125,7 +125,7 @@ def test_detector_twin_finds_exactly_the_clip_faces(tiny_twins: tuple[Path, str]
 
 def test_pipeline_benchmark_prints_its_tables(tiny_twins: tuple[Path, str], workdir: Path) -> None:
     printed = _run("benchmarks.run", "--engine", "both", "--seconds", "0.4", "--frames", "2", "--warmup", "0",
-                   "--models", str(tiny_twins[0] / ""), "--workdir", str(workdir))
+                   "--models", str(tiny_twins[0]), "--workdir", str(workdir))
     assert printed.startswith("machine: ")
     assert _header(printed, "engine") == ["engine", "size", "faces", "restore", "frames", "frames/s", "ms/frame",
                                           "end-to-end s", "model %", "glue %", "cores", "load s", "peak RSS MB"]
