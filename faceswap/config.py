@@ -13,9 +13,21 @@ T = TypeVar("T")
 MiB = 1024 * 1024
 
 
+TRUE_WORDS = ("1", "true", "yes", "on")
+
+
 def _user_dir(env_var: str, fallback: str, leaf: str, environ: Mapping[str, str]) -> Path:
     base = environ.get(env_var) or str(Path.home() / fallback)
     return Path(base).expanduser() / "faceswap" / leaf
+
+
+def hub_cache_dir(environ: Mapping[str, str]) -> Path:
+    """The Hugging Face Hub cache that huggingface_hub uses under this environment: HF_HUB_CACHE (or the older
+    HUGGINGFACE_HUB_CACHE), else `$HF_HOME/hub`, else `$XDG_CACHE_HOME/huggingface/hub`, else
+    `~/.cache/huggingface/hub`. Read from `environ` here (huggingface_hub reads os.environ once, at import)."""
+    home = environ.get("HF_HOME") or str(Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "huggingface")
+    chosen = environ.get("HF_HUB_CACHE") or environ.get("HUGGINGFACE_HUB_CACHE") or str(Path(home) / "hub")
+    return Path(os.path.expandvars(chosen)).expanduser()
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,12 @@ class Settings:
     providers: tuple[str, ...] = ()
     """onnxruntime providers to use, in order of preference (FACESWAP_PROVIDERS); empty = best available."""
     allow_model_download: bool = True
+    hub_cache_dir: Path | None = None
+    """A Hugging Face Hub cache to take model files from when they are already there (on Spaces,
+    `preload_from_hub` puts them there); None: look in none. `from_env` resolves it as huggingface_hub does."""
+    allow_unverified_models: bool = False
+    """Use a model file whose size or checksum differs from the registry's (another build with the same interface),
+    with a warning and a notice in each report, instead of refusing it (FACESWAP_ALLOW_UNVERIFIED_MODELS)."""
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -62,7 +80,7 @@ class Settings:
             if not sep or not user or not password:
                 raise ValueError("FACESWAP_UI_AUTH must look like user:password")
             ui_auth = (user, password)
-        offline = env.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+        offline = env.get("HF_HUB_OFFLINE", "").strip().lower() in TRUE_WORDS
         return cls(
             data_dir=Path(env["FACESWAP_DATA_DIR"]).expanduser() if env.get("FACESWAP_DATA_DIR")
             else _user_dir("XDG_DATA_HOME", ".local/share", "data", env),
@@ -82,6 +100,8 @@ class Settings:
             ui_auth=ui_auth,
             providers=tuple(p.strip() for p in env.get("FACESWAP_PROVIDERS", "").split(",") if p.strip()),
             allow_model_download=not offline,
+            hub_cache_dir=hub_cache_dir(env),
+            allow_unverified_models=env.get("FACESWAP_ALLOW_UNVERIFIED_MODELS", "").strip().lower() in TRUE_WORDS,
         )
 
     def with_(self, **changes: object) -> Settings:

@@ -76,7 +76,8 @@ def run(options: SwapOptions, runtime: Runtime, output: Path, *, progress: Progr
         engine=engine.name, provider=engine.provider, frames=stats.frames, frames_swapped=stats.frames_swapped,
         faces_per_frame=stats.face_counts(), width=info.width, height=info.height, fps=float(info.fps),
         duration_s=stats.duration_s, has_audio=info.has_audio and fmt == "mp4", output_format=fmt,
-        restore=options.restore, elapsed_s=round(time.monotonic() - started, 3), notices=list(engine.notices))
+        restore=options.restore, elapsed_s=round(time.monotonic() - started, 3),
+        notices=[*engine.notices, *runtime.restorer_notices(options.restore)])
     log.info("swapped %d/%d frames with the %s engine in %.1f s", stats.frames_swapped, stats.frames,
              engine.name, report.elapsed_s)
     return SwapResult(output=output, report=report)

@@ -64,6 +64,12 @@ class Runtime:
                 self._restorers[kind] = load_restorer(kind, paths, self.sessions)
             return self._restorers[kind]
 
+    def restorer_notices(self, kind: Restore) -> list[str]:
+        """What a run's report should say about the restorer's model files (an unverified file in use)."""
+        from faceswap.restore import RESTORER_MODELS
+
+        return self.models.notices(RESTORER_MODELS[kind]) if kind != "none" else []
+
     def _classic(self) -> Engine:
         if "classic" not in self._engines:
             from faceswap.engines.classic import load_classic_engine
@@ -76,5 +82,8 @@ class Runtime:
             from faceswap.engines.neural import NEURAL_MODELS, load_neural_engine
 
             paths = self.models.ensure(NEURAL_MODELS, download=self.settings.allow_model_download)
-            self._engines["neural"] = load_neural_engine(paths, self.sessions)
+            engine = load_neural_engine(paths, self.sessions)
+            for notice in self.models.notices(NEURAL_MODELS):  # files used unverified, by the user's choice
+                engine = engine.with_notice(notice)
+            self._engines["neural"] = engine
         return self._engines["neural"]

@@ -20,3 +20,4 @@ def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory) -> None:
     root = tmp_path_factory.mktemp("faceswap-home")
     os.environ["FACESWAP_DATA_DIR"] = str(root / "data")
     os.environ["FACESWAP_MODELS_DIR"] = str(root / "models")
+    os.environ["HF_HUB_CACHE"] = str(root / "hub-cache")  # model files are looked for there too: keep it empty

@@ -9,11 +9,12 @@ import cv2
 import media_factory as mf
 import numpy as np
 import pytest
-from twins import build_twin_set, twin_runtime
+from twins import build_gfpgan, build_inswapper, build_twin_set, twin_runtime
 
 from faceswap import pipeline
 from faceswap.config import Settings
 from faceswap.errors import FaceSwapError
+from faceswap.models.store import ModelStore
 from faceswap.options import SwapOptions
 from faceswap.runtime import Runtime
 
@@ -83,3 +84,33 @@ def test_runtime_chooses_neural_when_present_and_says_when_not(tmp_path: Path) -
     fallback = empty.engine("auto")
     assert fallback.name == "classic"
     assert any("models download" in notice for notice in fallback.notices)
+
+
+def test_an_unverified_model_runs_only_when_allowed_and_every_report_says_so(
+        tmp_path: Path, media: tuple[Path, Path, list[np.ndarray]]) -> None:
+    clip, face_path, _ = media
+    twins = build_twin_set(tmp_path / "models")
+    # Other builds with the same interface (think FaceFusion's inswapper, an fp16 GFPGAN): other bytes, so their
+    # sha256 is not the registry's.
+    build_inswapper(twins.paths["inswapper_128"], keep_target=0.25)
+    build_gfpgan(twins.paths["gfpgan_1.4"], variant="alt")
+
+    def runtime(allow: bool) -> Runtime:
+        settings = Settings(data_dir=tmp_path / "data", models_dir=twins.directory, allow_model_download=False,
+                            allow_unverified_models=allow)
+        return Runtime(settings, models=ModelStore(settings, specs=twins.specs))
+
+    strict = runtime(False)
+    with pytest.raises(FaceSwapError) as info:
+        strict.engine("neural")
+    assert info.value.code == "model_not_available" and "inswapper_128.onnx" in info.value.message
+    assert strict.engine("auto").name == "classic"
+
+    lenient = runtime(True)
+    options = SwapOptions.parse(video=str(clip), face=str(face_path), target_faces=[1], engine="neural",
+                                restore="gfpgan")
+    report = pipeline.run(options, lenient, tmp_path / "out.mp4").report
+    assert (report.engine, report.frames_swapped) == ("neural", FRAMES)
+    unverified = [notice for notice in report.notices if "FACESWAP_ALLOW_UNVERIFIED_MODELS" in notice]
+    assert len(unverified) == 2, report.notices
+    assert "inswapper_128.onnx" in unverified[0] and "GFPGANv1.4.onnx" in unverified[1]

@@ -1,7 +1,8 @@
 """The Gradio app, driven through `gradio_client` against the real app (`faceswap.server.create_app`) served on
 127.0.0.1: finding faces, a swap job followed to its end, cancels while queued and while running, readable errors.
 
-The app runs offline (HF_HUB_OFFLINE=1, an empty models dir), so `auto` falls back to the classic engine and says so.
+The app runs offline (HF_HUB_OFFLINE=1, an empty models dir and Hub cache), so `auto` falls back to the classic engine
+and says so.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def serve_app(root: Path) -> Iterator[LiveApp]:
     from faceswap.server import create_app
 
     environ = {"FACESWAP_DATA_DIR": str(root / "data"), "FACESWAP_MODELS_DIR": str(root / "models"),
-               "HF_HUB_OFFLINE": "1"}
+               "HF_HUB_CACHE": str(root / "hub-cache"), "HF_HUB_OFFLINE": "1"}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HF_HUB_OFFLINE", "1")
         settings = Settings.from_env(environ)

@@ -5,6 +5,20 @@ matches the registry (when known); the first time a present file is used its sha
 that is published) is computed and remembered in a small sidecar (`.<file>.verified`, keyed by size and mtime), so
 later starts do not hash hundreds of megabytes again and a good file is never downloaded twice.
 
+A file is also looked for in the Hugging Face Hub cache (`settings.hub_cache_dir`), where Spaces'
+`preload_from_hub` and any earlier `hf_hub_download` put it: first the copy of the revision `main` points to, then
+those of other revisions, newest first. A copy there is verified like any other and used **in place**, never copied
+or linked into the models dir: the cache's blobs already are the one copy on disk (models are hundreds of MB, and
+Spaces' disks are small), and a link would dangle once the cache is pruned. Only its verification record lives in
+the models dir (`.<file>.hub-<id>.verified`), so nothing is written into the cache. The models dir's own copy comes
+first; a good cached copy means no download, and a cached copy that is not the registry's file makes `ensure`
+download the right one into the models dir (a bad file in the models dir is the user's to delete, as before).
+
+`settings.allow_unverified_models` (FACESWAP_ALLOW_UNVERIFIED_MODELS=1) lets a person knowingly use a file whose
+size or checksum differs from the registry's (FaceFusion's modified inswapper, an fp16 build with the same
+inputs and outputs): it is then used with a logged warning, and `notices(names)` gives the sentence that callers
+put in each run's report.
+
 Downloads go to a staging folder in the models directory, are hashed right after the transfer, and are moved into
 place only when the checksum matches. Before any transfer the Hub's host is probed with a short timeout, so an
 offline machine fails in seconds with the fix, instead of retrying for half a minute.
@@ -22,13 +36,14 @@ import tempfile
 import urllib.request
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
 from faceswap.config import Settings
 from faceswap.errors import FaceSwapError
+from faceswap.models.hub_cache import hub_cached_files
 from faceswap.models.registry import REGISTRY, ModelSpec
 
 log = logging.getLogger(__name__)
@@ -132,6 +147,7 @@ class ModelStore:
         self.specs: Mapping[str, ModelSpec] = specs if specs is not None else REGISTRY
         self.directory = Path(settings.models_dir)
         self._downloader: Downloader = downloader or hub_download
+        self._notices: dict[str, str] = {}
 
     # -- lookup ------------------------------------------------------------------------------------------------
     def spec(self, name: str) -> ModelSpec:
@@ -141,12 +157,31 @@ class ModelStore:
             raise FaceSwapError("invalid_request", f"unknown model {name!r}; known: {', '.join(self.specs)}",
                                 field="models") from None
 
-    def path(self, name: str) -> Path:
+    def local_path(self, name: str) -> Path:
+        """Where the file belongs in the models dir (where a download puts it)."""
         return self.directory / self.spec(name).filename
+
+    def locations(self, name: str) -> list[Path]:
+        """Existing copies of the file, in the order they are tried: the models dir's, then the Hub cache's."""
+        spec = self.spec(name)
+        local = self.local_path(name)
+        found = [local] if local.is_file() else []
+        if self.settings.hub_cache_dir is not None:
+            found += hub_cached_files(spec, Path(self.settings.hub_cache_dir))
+        return found
+
+    def path(self, name: str) -> Path:
+        """The first copy found (see `locations`), else where a download would put it."""
+        return next(iter(self.locations(name)), self.local_path(name))
 
     def present(self, names: Iterable[str]) -> bool:
         """True when every file is there with the right size (checksums are checked on first use)."""
         return all(self._size_ok(name) for name in names)
+
+    def notices(self, names: Iterable[str]) -> list[str]:
+        """What a run's report should say about files used although they failed verification (only when
+        `allow_unverified_models` let them through)."""
+        return [self._notices[name] for name in names if name in self._notices]
 
     # -- ensure / download -------------------------------------------------------------------------------------
     def ensure(self, names: Iterable[str], *, download: bool) -> dict[str, Path]:
@@ -156,18 +191,20 @@ class ModelStore:
         command that downloads them.
         """
         names = tuple(names)
-        missing = [name for name in names if not self.path(name).is_file()]
-        if missing and download:
-            self.download(missing)
-            missing = [name for name in names if not self.path(name).is_file()]
+        if download:
+            fetch = [name for name in names if self._needs_fetch(name)]
+            if fetch:
+                self.download(fetch)
+        missing = [name for name in names if not self.locations(name)]
         if missing:
             raise self._missing_error(missing, download=download)
         return {name: self._checked_path(name) for name in names}
 
     def download(self, names: Iterable[str], *, force: bool = False) -> dict[str, Path]:
-        """Download the files that are missing (all of `names` with `force`), verify them, move them in place."""
+        """Download the files that are missing (all of `names` with `force`), verify them, move them in place.
+        A good copy in the Hub cache counts as present; a bad one does not."""
         names = tuple(names)
-        todo = [name for name in names if force or not self.path(name).is_file()]
+        todo = [name for name in names if force or self._needs_fetch(name)]
         if todo and not self.settings.allow_model_download:
             raise FaceSwapError(
                 "model_not_available",
@@ -199,25 +236,40 @@ class ModelStore:
                     f"Nothing was installed; try `{download_command([spec.name])}` again.")
             target = self.directory / spec.filename
             os.replace(fetched, target)
-            self._remember(spec, target, result.sha256)
+            self._remember(spec, replace(result, path=target))
             log.info("installed %s (%s)", target, result.message)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
+    def _needs_fetch(self, name: str) -> bool:
+        """True when the models dir has no copy and no good copy is in the Hub cache (a bad one there is passed
+        over, unless unverified files are allowed)."""
+        if self.local_path(name).is_file():
+            return False
+        results = [self._remembered_or_checked(self.spec(name), path) for path in self.locations(name)]
+        if any(result.ok for result in results):
+            return False
+        return not (results and self.settings.allow_unverified_models)
+
     # -- verification ------------------------------------------------------------------------------------------
     def verify(self, names: Iterable[str]) -> list[VerifyResult]:
-        """Hash every file now (ignoring remembered results) and compare with the registry."""
+        """Hash every file now (ignoring remembered results) and compare with the registry: for each name, the
+        first good copy, else the first copy found."""
         results = []
         for name in names:
             spec = self.spec(name)
-            path = self.path(name)
-            if not path.is_file():
+            checked = []
+            for path in self.locations(name):
+                result = self._check_file(spec, path)
+                self._remember(spec, result)
+                checked.append(result)
+                if result.ok:
+                    break
+            if not checked:
+                path = self.local_path(name)
                 results.append(VerifyResult(name, path, "missing", f"{path} does not exist"))
                 continue
-            result = self._check_file(spec, path)
-            if result.ok:
-                self._remember(spec, path, result.sha256)
-            results.append(result)
+            results.append(next((result for result in checked if result.ok), checked[0]))
         return results
 
     def _check_file(self, spec: ModelSpec, path: Path) -> VerifyResult:
@@ -245,49 +297,85 @@ class ModelStore:
                             f"(sha256 {sha256})", sha256)
 
     def _checked_path(self, name: str) -> Path:
-        """The file's path once it is known good: checked against the registry on first use, then remembered."""
+        """The path of the first good copy (checked against the registry on first use, then remembered); else,
+        when unverified files are allowed, the first copy, with a warning and a notice for the report."""
         spec = self.spec(name)
-        path = self.path(name)
-        if self._remembered(spec, path):
-            return path
+        results = []
+        for path in self.locations(name):
+            result = self._remembered_or_checked(spec, path)
+            if result.ok:
+                self._notices.pop(name, None)
+                return path
+            results.append(result)
+        if not results:
+            raise self._missing_error([name], download=False)
+        bad = results[0]
+        if self.settings.allow_unverified_models:
+            notice = (f"{spec.filename} is not the file the registry names ({bad.message}); it was used anyway "
+                      "because FACESWAP_ALLOW_UNVERIFIED_MODELS is set, so results may differ from the reference "
+                      "model's.")
+            log.warning("using an unverified model file %s: %s", bad.path, bad.message)
+            self._notices[name] = notice
+            return bad.path
+        fix = (f"Delete it and run `{download_command([name])}`" if bad.path == self.local_path(name) else
+               f"Run `{download_command([name])}` to put the registry's file in {self.directory}")
+        raise FaceSwapError(
+            "model_not_available",
+            f"{bad.message}: {bad.path} is damaged or a different build. {fix}, or set "
+            "FACESWAP_ALLOW_UNVERIFIED_MODELS=1 to use this one knowingly.")
+
+    def _remembered_or_checked(self, spec: ModelSpec, path: Path) -> VerifyResult:
+        """The remembered result while the file is unchanged, else a fresh check (then remembered)."""
+        remembered = self._remembered(spec, path)
+        if remembered is not None:
+            return remembered
         result = self._check_file(spec, path)
-        if not result.ok:
-            raise FaceSwapError(
-                "model_not_available",
-                f"{result.message}: the file in {self.directory} is damaged or a different build. Delete it and "
-                f"run `{download_command([name])}`.")
-        self._remember(spec, path, result.sha256)
-        return path
+        self._remember(spec, result)
+        return result
 
     def _size_ok(self, name: str) -> bool:
         spec = self.spec(name)
-        path = self.path(name)
-        return path.is_file() and (spec.size is None or path.stat().st_size == spec.size)
+        return any(spec.size is None or self.settings.allow_unverified_models or path.stat().st_size == spec.size
+                   for path in self.locations(name))
 
-    @staticmethod
-    def _sidecar(path: Path) -> Path:
-        return path.with_name(f".{path.name}.verified")
+    def _sidecar(self, spec: ModelSpec, path: Path) -> Path:
+        """Next to a models-dir file; in the models dir, named after the copy, for a copy elsewhere (the cache
+        is not ours to write in)."""
+        if path.parent == self.directory:
+            return path.with_name(f".{path.name}.verified")
+        copy_id = hashlib.sha256(str(path).encode()).hexdigest()[:12]
+        return self.directory / f".{spec.filename}.hub-{copy_id}.verified"
 
-    def _remember(self, spec: ModelSpec, path: Path, sha256: str | None) -> None:
-        stat = path.stat()
-        record = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha256,
-                  "expected": spec.sha256 or spec.crc32}
-        sidecar = self._sidecar(path)
+    def _remember(self, spec: ModelSpec, result: VerifyResult) -> None:
+        if result.status == "missing":
+            return
         try:
+            stat = result.path.stat()
+            record = {"path": str(result.path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+                      "sha256": result.sha256, "expected": spec.sha256 or spec.crc32, "status": result.status,
+                      "message": result.message}
+            sidecar = self._sidecar(spec, result.path)
+            sidecar.parent.mkdir(parents=True, exist_ok=True)
             tmp = sidecar.with_name(sidecar.name + f".{os.getpid()}.tmp")
             tmp.write_text(json.dumps(record))
             os.replace(tmp, sidecar)
         except OSError as exc:  # a read-only models dir still works, it just hashes again next time
-            log.debug("cannot record verification of %s: %s", path, exc)
+            log.debug("cannot record verification of %s: %s", result.path, exc)
 
-    def _remembered(self, spec: ModelSpec, path: Path) -> bool:
+    def _remembered(self, spec: ModelSpec, path: Path) -> VerifyResult | None:
         try:
-            record = json.loads(self._sidecar(path).read_text())
+            record = json.loads(self._sidecar(spec, path).read_text())
             stat = path.stat()
         except (OSError, ValueError):
-            return False
-        return (record.get("size") == stat.st_size and record.get("mtime_ns") == stat.st_mtime_ns
-                and record.get("expected") == (spec.sha256 or spec.crc32))
+            return None
+        unchanged = (record.get("size") == stat.st_size and record.get("mtime_ns") == stat.st_mtime_ns
+                     and record.get("expected") == (spec.sha256 or spec.crc32)
+                     and record.get("path", str(path)) == str(path))
+        status = record.get("status", "ok")  # records written before statuses were kept were all good files
+        if not unchanged or status not in ("ok", "unchecked", "size_mismatch", "checksum_mismatch"):
+            return None
+        return VerifyResult(spec.name, path, status, record.get("message") or f"{path.name} was verified before",
+                            record.get("sha256"))
 
     # -- messages ----------------------------------------------------------------------------------------------
     def _listing(self, names: Iterable[str]) -> str:
@@ -300,8 +388,10 @@ class ModelStore:
 
     def _missing_error(self, names: list[str], *, download: bool) -> FaceSwapError:
         why = "" if download else " (downloads are off here)"
+        cache = self.settings.hub_cache_dir
+        searched = f", found neither in {self.directory} nor in the Hugging Face cache {cache}" if cache else ""
         return FaceSwapError(
             "model_not_available",
-            f"missing model file{'s' if len(names) > 1 else ''}{why}: {self._listing(names)}. Put "
+            f"missing model file{'s' if len(names) > 1 else ''}{why}: {self._listing(names)}{searched}. Put "
             f"{'them' if len(names) > 1 else 'it'} in {self.directory} (FACESWAP_MODELS_DIR), or download "
             f"with `{download_command(names)}`.")
