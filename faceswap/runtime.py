@@ -50,9 +50,7 @@ class Runtime:
                     raise
                 log.info("engine auto: neural models unavailable (%s); using classic", exc.message)
                 classic = self._classic()
-                notice = ("The classic engine ran because the neural models are not installed. For the neural "
-                          f"engine's quality, run `python -m faceswap models download` (models go to "
-                          f"{self.settings.models_dir}).")
+                notice = f"The classic engine ran because the neural engine's models are not usable: {exc.message}"
                 return classic.with_notice(notice)
 
     def restorer(self, kind: Restore) -> FaceRestorer:

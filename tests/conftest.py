@@ -21,3 +21,4 @@ def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["FACESWAP_DATA_DIR"] = str(root / "data")
     os.environ["FACESWAP_MODELS_DIR"] = str(root / "models")
     os.environ["HF_HUB_CACHE"] = str(root / "hub-cache")  # model files are looked for there too: keep it empty
+    os.environ["GRADIO_TEMP_DIR"] = str(root / "gradio")  # uploads of this run's apps, apart from any other run
