@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import pytest
 import requests
+from api_helpers import data_uri, seed_poll
 from api_support import file_server, live_server
 from media_factory import (
     T1_FACE_BOXES,
@@ -98,10 +99,6 @@ def check_output(data: bytes, media: dict[str, Path], tmp_path: Path, *, swapped
     assert max(change[kept]) < 5, f"the other face must stay (codec noise only): {change}"
 
 
-def data_uri(path: Path, mime: str) -> str:
-    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
-
-
 # -- Segmind SDK ---------------------------------------------------------------------------------------------------
 
 def segmind_payload(video: str, face: str, **extra: object) -> dict:
@@ -170,26 +167,6 @@ def test_wavespeed_sdk_sync_mode_and_failure(server: str, media, tmp_path: Path)
 
 # -- OpenOctopus seed loop -----------------------------------------------------------------------------------------
 
-def seed_loop(base: str, task_id: str) -> dict:
-    """The seed's Python polling loop, verbatim but for the URL and a shorter interval."""
-    timeout_s = 180
-    interval_s = 0.5
-    started = time.time()
-    while time.time() - started < timeout_s:
-        resp = requests.get(f"{base}/v1/tasks/{task_id}", headers={"Authorization": f"Bearer {KEY}"}, timeout=30)
-        task = resp.json()
-        if resp.status_code >= 400:
-            raise RuntimeError(task.get("error", {}).get("message", "task query failed"))
-        status = task.get("status")
-        if status in ("queued", "processing"):
-            time.sleep(interval_s)
-            continue
-        if status == "succeeded":
-            return task.get("output_payload")
-        raise RuntimeError(task.get("error_message", "task failed"))
-    raise TimeoutError(task_id)
-
-
 def test_openoctopus_seed_loop(server: str, media, tmp_path: Path) -> None:
     resp = requests.post(f"{server}/v1/videos/generations", headers={"Authorization": f"Bearer {KEY}"}, timeout=60,
                          json={"model": "openoctopus/video-face-swap", "prompt": "swap the face", "input": {
@@ -197,7 +174,7 @@ def test_openoctopus_seed_loop(server: str, media, tmp_path: Path) -> None:
                              "face_image": data_uri(media["face"], "image/jpeg"), "target_index": 0,
                              "enable_sync_mode": False, "enable_base64_output": False, "engine": "classic"}})
     assert resp.status_code == 200 and resp.json()["status"] == "queued"
-    payload = seed_loop(server, resp.json()["id"])
+    payload = seed_poll(server, resp.json()["id"], KEY, timeout_s=180, interval_s=0.5)["output_payload"]
     asset = payload["assets"][0]
     assert asset["mimeType"] == "video/mp4" and payload["raw"]["report"]["frames_swapped"] == FRAMES
     check_output(requests.get(asset["url"], timeout=60).content, media, tmp_path, swapped=RIGHT)
@@ -213,7 +190,7 @@ def test_openoctopus_seed_loop_sees_a_face_missing_from_the_video(server: str, m
                                                                                               "image/jpeg"),
                                 "engine": "classic"}}).json()["id"]
     with pytest.raises(RuntimeError) as caught:
-        seed_loop(server, task_id)
+        seed_poll(server, task_id, KEY, timeout_s=180, interval_s=0.5)
     task = requests.get(f"{server}/v1/tasks/{task_id}", headers={"x-api-key": KEY}, timeout=30).json()
     assert task["status"] == "failed" and task["error"]["code"] == "target_face_not_found"
     assert str(caught.value) == task["error_message"]
