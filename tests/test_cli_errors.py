@@ -93,3 +93,29 @@ def test_output_name_must_match_the_format(files):
     assert completed.returncode == 2
     assert "mp4" in json.loads(completed.stdout)["error"]["message"]
     assert not (files["root"] / "x.gif").exists()
+
+
+def test_neural_without_models_or_network_fails_fast_and_auto_runs_classic(files, tmp_path):
+    import os
+    import time
+
+    env = {**os.environ, "FACESWAP_MODELS_DIR": str(tmp_path / "no-models"), "HF_ENDPOINT": "http://127.0.0.1:9"}
+    env.pop("HF_HUB_OFFLINE", None)  # downloads allowed, but the Hub cannot be reached
+    output = tmp_path / "neural.mp4"
+    started = time.monotonic()
+    completed = subprocess.run([sys.executable, "-m", "faceswap", "swap", str(files["good"]), str(files["face"]),
+                                "-o", str(output), "--engine", "neural", "--json"], capture_output=True, text=True,
+                               timeout=120, env=env)
+    assert time.monotonic() - started < 30
+    assert completed.returncode == 2
+    error = json.loads(completed.stdout)["error"]
+    assert error["code"] == "model_not_available"
+    assert "python -m faceswap models download" in error["message"] and "inswapper_128.onnx" in error["message"]
+    assert not output.exists()
+
+    completed = subprocess.run([sys.executable, "-m", "faceswap", "swap", str(files["good"]), str(files["face"]),
+                                "-o", str(output), "--frame-cap", "3", "--json"], capture_output=True, text=True,
+                               timeout=120, env=env)
+    assert completed.returncode == 0, completed.stdout
+    result = json.loads(completed.stdout)
+    assert result["engine"] == "classic" and any("classic engine ran" in n for n in result["notices"])

@@ -191,11 +191,23 @@ class ModelStore:
         command that downloads them.
         """
         names = tuple(names)
+        failure: FaceSwapError | None = None
         if download:
             fetch = [name for name in names if self._needs_fetch(name)]
             if fetch:
-                self.download(fetch)
+                try:
+                    self.download(fetch)
+                except FaceSwapError as exc:
+                    if exc.code != "model_not_available":
+                        raise
+                    failure = exc
         missing = [name for name in names if not self.locations(name)]
+        if failure is not None:  # why the download failed, then everything the run still lacks
+            if len(missing) > 1:
+                files = ", ".join(self.spec(name).filename for name in missing)
+                raise FaceSwapError("model_not_available", f"{failure.message.rstrip('.')}. All missing: {files} "
+                                    f"(`{download_command(missing)}`).")
+            raise failure
         if missing:
             raise self._missing_error(missing, download=download)
         return {name: self._checked_path(name) for name in names}
