@@ -8,7 +8,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from faceswap.engines.base import Engine
 from faceswap.errors import FaceSwapError
 from faceswap.faces.order import order_faces
 from faceswap.faces.select import TargetSelector
@@ -18,7 +17,7 @@ from faceswap.media.decode import read_frame
 from faceswap.media.images import load_image
 from faceswap.media.probe import probe_video
 from faceswap.options import EngineChoice, Order, SwapOptions
-from faceswap.pipeline import prepare_sources
+from faceswap.pipeline import prepare_sources, seed_from_reference_frame
 from faceswap.runtime import Runtime
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
@@ -97,7 +96,8 @@ def preview_frame(options: SwapOptions, runtime: Runtime, frame: int) -> Preview
     reference = options.reference_frame
     if reference is not None and reference != index and options.selection == "track" and \
             options.target_faces != "all":
-        selector = _seeded_selector(options, runtime, engine, reference)
+        selector = TargetSelector(options, engine.analyzer)
+        seed_from_reference_frame(selector, probe_video(Path(options.video), runtime.settings), options, engine)
     else:
         selector = TargetSelector(options.model_copy(update={"selection": "per_frame"}), engine.analyzer)
     assignments = selector.select(video, tracked)
@@ -110,21 +110,6 @@ def preview_frame(options: SwapOptions, runtime: Runtime, frame: int) -> Preview
             image = restorer.restore(image, assignment.face, visibility=options.restore_visibility,
                                      codeformer_weight=options.codeformer_weight)
     return PreviewResult(image, engine.name, len(assignments), list(engine.notices))
-
-
-def _seeded_selector(options: SwapOptions, runtime: Runtime, engine: Engine, reference: int) -> TargetSelector:
-    """A track-mode selector that knows the people picked on frame `reference`."""
-    image, index, count = load_still(Path(options.video), runtime, reference)
-    if index != reference:
-        raise FaceSwapError("invalid_request", f"reference_frame {reference} is past the end of the video "
-                            f"({count} frames).", field="reference_frame")
-    faces = engine.analyzer.detect(image, None)
-    selector = TargetSelector(options, engine.analyzer)
-    if not selector.seed(image, faces):
-        raise FaceSwapError(
-            "target_face_not_found", f"Frame {reference} shows {len(faces)} face(s), so target face index "
-            f"{options.needed_target_count - 1} ({options.order} order) does not exist there.", field="target_faces")
-    return selector
 
 
 def thumbnail(image: Frame, face: Face, size: int = THUMBNAIL_SIZE) -> Frame:

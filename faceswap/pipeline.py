@@ -143,7 +143,7 @@ def _swap_stream(info: VideoInfo, options: SwapOptions, engine: Engine, restorer
     tracker = FaceTracker(engine.analyzer)
     selector = TargetSelector(options, engine.analyzer)
     if options.reference_frame is not None and options.selection == "track" and options.target_faces != "all":
-        _seed_from_reference_frame(selector, info, options, engine)
+        seed_from_reference_frame(selector, info, options, engine)
     stats = _Stats()
     frames = read_frames(info, start=options.start, end=options.end, frame_cap=options.frame_cap)
     with VideoWriter(output, info, fmt=fmt, start=options.start, end=options.end) as writer, \
@@ -178,8 +178,9 @@ def _swap_stream(info: VideoInfo, options: SwapOptions, engine: Engine, restorer
     return stats
 
 
-def _seed_from_reference_frame(selector: TargetSelector, info: VideoInfo, options: SwapOptions,
-                               engine: Engine) -> None:
+def seed_from_reference_frame(selector: TargetSelector, info: VideoInfo, options: SwapOptions,
+                              engine: Engine) -> None:
+    """Pick the people to follow on `options.reference_frame` (track mode), as a person picked them there."""
     index = options.reference_frame or 0
     if index >= info.frame_count:
         raise FaceSwapError("invalid_request", f"reference_frame {index} is past the end of the video "
