@@ -114,3 +114,38 @@ def test_an_unverified_model_runs_only_when_allowed_and_every_report_says_so(
     unverified = [notice for notice in report.notices if "FACESWAP_ALLOW_UNVERIFIED_MODELS" in notice]
     assert len(unverified) == 2, report.notices
     assert "inswapper_128.onnx" in unverified[0] and "GFPGANv1.4.onnx" in unverified[1]
+
+
+def test_gender_filters_pick_the_right_faces(tmp_path: Path, media: tuple[Path, Path, list[np.ndarray]]) -> None:
+    """With a genderage twin that calls one face of the clip male, `target_gender='male'` index 0 is that face —
+    wherever it sits — and 'female' index 0 is the leftmost of the others."""
+    clip, face_path, originals = media
+    for split in np.linspace(0.2, 0.8, 25):  # find a split that makes exactly one of the three faces male
+        twins = build_twin_set(tmp_path / f"models-{split:.3f}", male_above=float(split))
+        runtime = twin_runtime(twins, tmp_path / "data")
+        analyzer = runtime.engine("neural").analyzer
+        faces = sorted(analyzer.detect(originals[0]), key=lambda f: f.center[0])
+        genders = [analyzer.classify_gender(originals[0], f).gender for f in faces]
+        if genders.count("male") == 1:
+            break
+    else:
+        pytest.fail("no split of the genderage twin gives one male face among three")
+    male_slot = genders.index("male")
+    first_female = genders.index("female")
+    for wanted, slot in (("male", male_slot), ("female", first_female)):
+        options = SwapOptions.parse(video=str(clip), face=str(face_path), target_faces=[0], engine="neural",
+                                    target_gender=wanted, frame_cap=4)
+        frames = mf.read_frames(pipeline.run(options, runtime, tmp_path / f"{wanted}.mp4").output)
+        changed = [np.abs(frames[1][face_window(1, s, 40)].astype(float)
+                          - originals[1][face_window(1, s, 40)].astype(float)).mean() for s in range(3)]
+        assert [c > 10 for c in changed] == [s == slot for s in range(3)], (wanted, genders, changed)
+
+    photo = cv2.imread(str(face_path))
+    photo_gender = analyzer.classify_gender(photo, analyzer.detect(photo)[0]).gender
+    other = "male" if photo_gender == "female" else "female"
+    options = SwapOptions.parse(video=str(clip), face=str(face_path), engine="neural", source_gender=other,
+                                frame_cap=2)
+    with pytest.raises(FaceSwapError) as caught:
+        pipeline.run(options, runtime, tmp_path / "no-source.mp4")
+    assert caught.value.code == "source_face_not_found" and other in caught.value.message
+    assert not (tmp_path / "no-source.mp4").exists()
