@@ -15,7 +15,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from faceswap.config import Settings
 from faceswap.errors import FaceSwapError
 from faceswap.faces.types import Frame
-from faceswap.media.units import human_size
+from faceswap.media.units import check_input_file
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +25,7 @@ _HIGH_DEPTH_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 def load_image(path: Path, settings: Settings) -> Frame:
     """The image at `path` as an upright BGR uint8 HxWx3 array, or the catalog error a person can act on."""
     path = Path(path)
-    if not path.is_file():
-        raise FaceSwapError("invalid_request", f"The image file '{path.name}' does not exist.", field="face")
-    size = path.stat().st_size
-    if size == 0:
-        raise FaceSwapError("unsupported_media", f"The image file '{path.name}' is empty (0 bytes).", field="face")
-    if size > settings.max_upload_bytes:
-        raise FaceSwapError("media_too_large", f"The image file '{path.name}' is {human_size(size)}; this server "
-                            f"accepts at most {human_size(settings.max_upload_bytes)}.", field="face")
+    check_input_file(path, settings, kind="image", field="face")
     try:
         with Image.open(path) as image:
             width, height = image.size

@@ -25,7 +25,7 @@ from faceswap.media.streams import (
     stream_origin,
     video_stream,
 )
-from faceswap.media.units import human_size
+from faceswap.media.units import check_input_file
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class VideoInfo:
 def probe_video(path: Path, settings: Settings) -> VideoInfo:
     """Read and check a video's facts, or raise the catalog error a person can act on."""
     path = Path(path)
-    _check_file(path, settings)
+    check_input_file(path, settings, kind="video", field="video")
     container = open_input(path)
     try:
         return _probe_open(path, container, settings)
@@ -81,21 +81,6 @@ def probe_video(path: Path, settings: Settings) -> VideoInfo:
                             field="video") from exc
     finally:
         container.close()
-
-
-def _check_file(path: Path, settings: Settings) -> None:
-    if not path.is_file():
-        raise FaceSwapError("invalid_request", f"The video file '{path.name}' does not exist.", field="video")
-    size = path.stat().st_size
-    if size == 0:
-        raise FaceSwapError("unsupported_media", f"The video file '{path.name}' is empty (0 bytes).", field="video")
-    if size > settings.max_upload_bytes:
-        raise FaceSwapError(
-            "media_too_large",
-            f"The video file '{path.name}' is {human_size(size)}; this server accepts at most "
-            f"{human_size(settings.max_upload_bytes)}.",
-            field="video",
-        )
 
 
 def _probe_open(path: Path, container: av.container.InputContainer, settings: Settings) -> VideoInfo:
