@@ -153,18 +153,23 @@ def test_target_lists_and_all(media, target, changed):
     assert all(c < CODEC_NOISE for c, wanted in zip(change, changed, strict=True) if not wanted), change
 
 
-@pytest.mark.parametrize("selection", ["track", "per_frame"])
-def test_track_follows_the_person_when_the_order_changes_and_per_frame_does_not(media, selection):
-    output = media["root"] / f"reorder-{selection}.mp4"
-    code, result = cli("swap", media["reorder"], media["face"], "-o", output, "--selection", selection)
-    assert code == 0, result
+def reorder_changes(media: dict[str, Path], output: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Per-slot change of the reordering clip before its cut and after it."""
     before, after = read_frames(media["reorder"]), read_frames(output)
 
     def boxes(i):
         return slot_boxes(REORDERED, i, PATCH)
 
-    first = region_change(before, after, boxes, range(0, REORDER_AT))
-    second = region_change(before, after, boxes, range(REORDER_AT + 1, SPEC.frames))
+    return (region_change(before, after, boxes, range(0, REORDER_AT)),
+            region_change(before, after, boxes, range(REORDER_AT + 1, SPEC.frames)))
+
+
+@pytest.mark.parametrize("selection", ["track", "per_frame"])
+def test_track_follows_the_person_when_the_order_changes_and_per_frame_does_not(media, selection):
+    output = media["root"] / f"reorder-{selection}.mp4"
+    code, result = cli("swap", media["reorder"], media["face"], "-o", output, "--selection", selection)
+    assert code == 0, result
+    first, second = reorder_changes(media, output)
     assert first[0] > SWAPPED and first[1] < CODEC_NOISE, first  # person A sits in slot 0 at first
     if selection == "track":
         assert second[1] > SWAPPED and second[0] < CODEC_NOISE, second  # A moved to slot 1: followed
@@ -177,13 +182,7 @@ def test_reference_frame_counts_indices_where_the_user_picked_them(media):
     # on frame 15, index 0 (leftmost) is person C, who sits in slot 2 before the cut and slot 0 after it
     code, result = cli("swap", media["reorder"], media["face"], "-o", output, "--reference-frame", "15")
     assert code == 0, result
-    before, after = read_frames(media["reorder"]), read_frames(output)
-
-    def boxes(i):
-        return slot_boxes(REORDERED, i, PATCH)
-
-    first = region_change(before, after, boxes, range(0, REORDER_AT))
-    second = region_change(before, after, boxes, range(REORDER_AT + 1, SPEC.frames))
+    first, second = reorder_changes(media, output)
     assert first[2] > SWAPPED and first[0] < CODEC_NOISE and first[1] < CODEC_NOISE, first
     assert second[0] > SWAPPED and second[1] < CODEC_NOISE and second[2] < CODEC_NOISE, second
     assert result["frames_swapped"] == SPEC.frames
