@@ -23,13 +23,22 @@ from faceswap.models.sessions import SessionFactory
 from faceswap.models.signature import require_kind
 
 DETECTOR, RECOGNIZER, GENDERAGE, SWAPPER = "det_10g", "w600k_r50", "genderage", "inswapper_128"
-NEURAL_MODELS: tuple[str, ...] = (DETECTOR, RECOGNIZER, GENDERAGE, SWAPPER)
+ANALYSIS_MODELS: tuple[str, ...] = (DETECTOR, RECOGNIZER, GENDERAGE)
+NEURAL_MODELS: tuple[str, ...] = (*ANALYSIS_MODELS, SWAPPER)
+"""The files of the neural engine with the default swapper."""
 
-__all__ = ["MATCH_THRESHOLD", "NEURAL_MODELS", "Inswapper", "NeuralAnalyzer", "SourceLatent", "load_neural_engine"]
+
+def neural_models(swapper: str = SWAPPER) -> tuple[str, ...]:
+    """The files the neural engine needs with `swapper` (a registry name of role `swapper`)."""
+    return (*ANALYSIS_MODELS, swapper)
 
 
-def load_neural_engine(paths: Mapping[str, Path], sessions: SessionFactory) -> Engine:
-    missing = [name for name in NEURAL_MODELS if name not in paths]
+__all__ = ["ANALYSIS_MODELS", "MATCH_THRESHOLD", "NEURAL_MODELS", "Inswapper", "NeuralAnalyzer", "SourceLatent",
+           "load_neural_engine", "neural_models"]
+
+
+def load_neural_engine(paths: Mapping[str, Path], sessions: SessionFactory, *, swapper: str = SWAPPER) -> Engine:
+    missing = [name for name in neural_models(swapper) if name not in paths]
     if missing:
         raise FaceSwapError("model_not_available", f"the neural engine needs {', '.join(missing)} as well")
 
@@ -46,10 +55,10 @@ def load_neural_engine(paths: Mapping[str, Path], sessions: SessionFactory) -> E
     genderage = GenderAgeClassifier(session, signature,
                                     raw_pixels=graph.normalises_internally(paths[GENDERAGE], allow_bn_data=True))
 
-    swap_session = sessions.session(paths[SWAPPER])
-    signature = require_kind(swap_session, paths[SWAPPER], "swapper", "face swapper")
-    emap = graph.last_initializer(paths[SWAPPER], shape=(512, 512))
-    swapper = Inswapper(swap_session, signature, emap, embedder=embedder.embed)
+    swap_session = sessions.session(paths[swapper])
+    signature = require_kind(swap_session, paths[swapper], "swapper", "face swapper")
+    emap = graph.last_initializer(paths[swapper], shape=(512, 512))
+    adapter = Inswapper(swap_session, signature, emap, embedder=embedder.embed)
 
-    return Engine(name="neural", analyzer=NeuralAnalyzer(detector, embedder, genderage), swapper=swapper,
+    return Engine(name="neural", analyzer=NeuralAnalyzer(detector, embedder, genderage), swapper=adapter,
                   provider=sessions.provider_for(swap_session), notices=sessions.notices)
