@@ -10,7 +10,7 @@ from typing import Any, get_args
 import media_factory as mf
 import numpy as np
 import pytest
-from twins import TwinSet, build_twin_set
+from twins import GraphBuilder, TwinSet, build_hyperswap, build_twin_set, tensor
 
 from faceswap.engines.base import CropSwapper, Engine
 from faceswap.engines.neural import load_neural_engine
@@ -154,17 +154,22 @@ def test_swapper_choices_come_from_the_registry() -> None:
     assert get_args(SwapperChoice) == SWAPPERS == names_with_role("swapper")
     assert "inswapper_128" in SWAPPERS and SwapOptions.parse(video="v", face="f").swapper == "inswapper_128"
     assert PIXEL_BOOSTS[0] == "native"
+    assert {"hyperswap_1a_256", "hyperswap_1b_256", "hyperswap_1c_256"} <= set(SWAPPERS)
+    with pytest.raises(FaceSwapError) as caught:  # 384 is no whole multiple of hyperswap's 256
+        SwapOptions.parse(video="v", face="f", swapper="hyperswap_1a_256", pixel_boost="384")
+    assert caught.value.code == "invalid_request" and "choose native or one of 256, 512, 768, 1024" in \
+        caught.value.message
     with pytest.raises(FaceSwapError) as caught:
         SwapOptions.parse(video="v", face="f", swapper="roop_9000")
     assert caught.value.code == "invalid_request" and caught.value.field == "swapper"
 
 
-@pytest.mark.parametrize("fields", [{"pixel_boost": "512"}])
-def test_the_classic_engine_refuses_what_only_a_swap_model_can_do(fields: dict[str, str]) -> None:
+@pytest.mark.parametrize(("fields", "named"), [({"pixel_boost": "512"}, "pixel_boost='512'"),
+                                              ({"swapper": "hyperswap_1a_256"}, "swapper='hyperswap_1a_256'")])
+def test_the_classic_engine_refuses_what_only_a_swap_model_can_do(fields: dict[str, str], named: str) -> None:
     with pytest.raises(FaceSwapError) as caught:
         SwapOptions.parse(video="v", face="f", engine="classic", **fields)
-    assert caught.value.code == "invalid_request" and "classic engine cannot honour pixel_boost='512'" in \
-        caught.value.message
+    assert caught.value.code == "invalid_request" and f"classic engine cannot honour {named}" in caught.value.message
 
 
 def test_registry_gives_every_model_a_role_and_an_adapter() -> None:
@@ -182,3 +187,57 @@ def test_sessions_are_cached_per_file_providers_and_device(echo_twins: TwinSet) 
     other = factory.session(path, device_id=1)
     assert other is not factory.session(path) and other is factory.session(path, device_id=1)
     assert SessionFactory(("cpu",), device_id=1).device_id == 1
+
+
+# ------------------------------------------------------------------------------------------------ hyperswap
+def hyperswap_engine(twins: TwinSet, path: Path, name: str = "hyperswap_1a_256") -> Engine:
+    paths = {**twins.paths, name: path}
+    return load_neural_engine(paths, SessionFactory(("cpu",)), swapper=name)
+
+
+def test_hyperswap_normalisation_round_trips_through_an_echo_twin(echo_twins: TwinSet, frame: np.ndarray,
+                                                                  tmp_path: Path) -> None:
+    """The twin hands back its `target` input: only a [-1, 1] feed undone by `x*0.5 + 0.5` gives the face back."""
+    build_hyperswap(tmp_path / "hyperswap_1a_256.onnx", echo=True)
+    engine = hyperswap_engine(echo_twins, tmp_path / "hyperswap_1a_256.onnx")
+    assert isinstance(engine.swapper, CropSwapper) and (engine.swapper.name, engine.swapper.size) == (
+        "hyperswap_1a_256", 256)
+    result = session_for(engine, frame, target_faces=[1], swapper="hyperswap_1a_256").process(frame)
+    assert result.swapped == 1
+    error = np.abs(result.image[face_box(1)].astype(float) - frame[face_box(1)].astype(float)).mean()
+    assert error < 3, error
+
+
+def test_hyperswap_takes_the_normalised_embedding_as_its_source(echo_twins: TwinSet, frame: np.ndarray,
+                                                                 tmp_path: Path) -> None:
+    palette = build_hyperswap(tmp_path / "hyperswap_1b_256.onnx", echo=False)
+    engine = hyperswap_engine(echo_twins, tmp_path / "hyperswap_1b_256.onnx", "hyperswap_1b_256")
+    session = session_for(engine, frame, target_faces=[0], swapper="hyperswap_1b_256", pixel_boost="512")
+    latent = session.sources[0].latent
+    assert np.linalg.norm(latent) == pytest.approx(1.0, abs=1e-5)  # the embedding itself, no emap
+    expected = ((np.tanh(latent @ palette * 3.0)[0] * 0.5 + 0.5) * 255)[::-1]
+    _, x, y = LAYOUT(0)[0]
+    cx, cy = x + PATCH // 2, y + PATCH // 2
+    middle = session.process(frame).image[cy - 12:cy + 12, cx - 12:cx + 12]
+    colour = middle.reshape(-1, 3).astype(float).mean(axis=0)
+    assert np.abs(colour - expected).max() < 4, (colour, expected)
+
+
+def test_a_file_of_another_family_or_of_no_known_family_is_refused(echo_twins: TwinSet, tmp_path: Path) -> None:
+    build_hyperswap(tmp_path / "hyper.onnx")
+    with pytest.raises(FaceSwapError) as caught:  # a hyperswap file where inswapper_128 is expected
+        hyperswap_engine(echo_twins, tmp_path / "hyper.onnx", "inswapper_128")
+    assert caught.value.code == "model_not_available" and "is a hyperswap model" in caught.value.message
+    with pytest.raises(FaceSwapError) as caught:  # and the other way round
+        hyperswap_engine(echo_twins, echo_twins.paths["inswapper_128"])
+    assert caught.value.code == "model_not_available" and "is a inswapper model" in caught.value.message
+    # simswap, ghost and hififace share one signature ([1,3,256,256] + [1,512] → one image): never guessed.
+    g = GraphBuilder("sim")
+    g.op("Add", [g.op("Mul", ["target", g.const(1.0)]),
+                 g.op("Reshape", [g.op("ReduceMean", ["source"], axes=[1], keepdims=1),
+                                  g.const(np.array([1, 1, 1, 1]), dtype=np.int64)])], output="output")
+    g.save(tmp_path / "simswap.onnx", [tensor("target", [1, 3, 256, 256]), tensor("source", [1, 512])],
+           [tensor("output", [1, 3, 256, 256])])
+    with pytest.raises(FaceSwapError) as caught:
+        hyperswap_engine(echo_twins, tmp_path / "simswap.onnx")
+    assert caught.value.code == "model_not_available" and "match no model faceswap knows" in caught.value.message

@@ -29,6 +29,7 @@ ModelRole = Literal["detector", "recognizer", "genderage", "converter", "swapper
 Template = Literal["letterbox", "arcface_112", "arcface_128", "bbox_96", "ffhq_512"]
 
 INSIGHTFACE_LICENCE = "InsightFace pretrained models: non-commercial research use only"
+HYPERSWAP_LICENCE = "FaceFusion HyperSwap: ResearchRAIL-MS (research use; see facefusion-labs)"
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ class ModelSpec:
     description: str = ""
     adapter: str = ""
     """The class that wraps the loaded session, as `module:Class` (imported when the model is loaded)."""
+    optional: bool = False
+    """Downloaded only when named (or by the `all` group): an alternative the user opts into, such as a swapper."""
 
     @property
     def url(self) -> str:
@@ -106,6 +109,24 @@ SPECS: tuple[ModelSpec, ...] = (
         description="InsightFace inswapper_128 face swapper (original release file)",
         adapter="faceswap.engines.neural.inswapper:Inswapper"),
     ModelSpec(
+        name="hyperswap_1a_256", filename="hyperswap_1a_256.onnx", role="swapper",
+        repo_id="facefusion/models-3.3.0", repo_path="hyperswap_1a_256.onnx", repo_type="model",
+        size=None, sha256=None, licence=HYPERSWAP_LICENCE, input_size=256, template="arcface_128", mean=127.5,
+        std=127.5, description="FaceFusion HyperSwap 1a face swapper at 256 px (unchecked: nothing published)",
+        adapter="faceswap.engines.neural.hyperswap:HyperSwapper", optional=True),
+    ModelSpec(
+        name="hyperswap_1b_256", filename="hyperswap_1b_256.onnx", role="swapper",
+        repo_id="facefusion/models-3.3.0", repo_path="hyperswap_1b_256.onnx", repo_type="model",
+        size=None, sha256=None, licence=HYPERSWAP_LICENCE, input_size=256, template="arcface_128", mean=127.5,
+        std=127.5, description="FaceFusion HyperSwap 1b face swapper at 256 px (unchecked: nothing published)",
+        adapter="faceswap.engines.neural.hyperswap:HyperSwapper", optional=True),
+    ModelSpec(
+        name="hyperswap_1c_256", filename="hyperswap_1c_256.onnx", role="swapper",
+        repo_id="facefusion/models-3.3.0", repo_path="hyperswap_1c_256.onnx", repo_type="model",
+        size=None, sha256=None, licence=HYPERSWAP_LICENCE, input_size=256, template="arcface_128", mean=127.5,
+        std=127.5, description="FaceFusion HyperSwap 1c face swapper at 256 px (unchecked: nothing published)",
+        adapter="faceswap.engines.neural.hyperswap:HyperSwapper", optional=True),
+    ModelSpec(
         name="gfpgan_1.4", filename="GFPGANv1.4.onnx", role="restorer",
         repo_id="Gourieff/ReActor", repo_path="models/facerestore_models/GFPGANv1.4.onnx", repo_type="dataset",
         size=340_256_690, sha256="6548e54cbcf248af385248f0c1193b359c37a0f98b836282b09cf48af4fd2b73",
@@ -149,11 +170,11 @@ def adapter_class(spec: ModelSpec) -> type:
 def resolve_names(names: Iterable[str], registry: Mapping[str, ModelSpec] = REGISTRY) -> tuple[str, ...]:
     """Model names from names, file names or group names (`neural`, `restorers`, `all`), in order, once each.
 
-    No names at all means every model in the registry.
+    No names at all means every model in the registry that is not optional.
     """
     wanted = [name.strip() for name in names if name.strip()]
     if not wanted:
-        return tuple(registry)
+        return tuple(name for name, spec in registry.items() if not spec.optional)
     by_filename = {spec.filename.lower(): spec.name for spec in registry.values()}
     resolved: list[str] = []
     for name in wanted:
