@@ -60,6 +60,8 @@ class Settings:
     """Use a model file whose size or checksum differs from the registry's (another build with the same interface),
     with a warning and a notice in each report, instead of refusing it (FACESWAP_ALLOW_UNVERIFIED_MODELS)."""
     extra: dict[str, str] = field(default_factory=dict, compare=False)
+    device_id: int = 0
+    """Which GPU the GPU providers run on (FACESWAP_DEVICE_ID); part of the session cache key."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -102,6 +104,7 @@ class Settings:
             allow_model_download=not offline,
             hub_cache_dir=hub_cache_dir(env),
             allow_unverified_models=env.get("FACESWAP_ALLOW_UNVERIFIED_MODELS", "").strip().lower() in TRUE_WORDS,
+            device_id=read("FACESWAP_DEVICE_ID", int, 0),
         )
 
     def with_(self, **changes: object) -> Settings:
