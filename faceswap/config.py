@@ -60,6 +60,11 @@ class Settings:
     """Use a model file whose size or checksum differs from the registry's (another build with the same interface),
     with a warning and a notice in each report, instead of refusing it (FACESWAP_ALLOW_UNVERIFIED_MODELS)."""
     extra: dict[str, str] = field(default_factory=dict, compare=False)
+    max_output_bytes: int = 4096 * MiB
+    """Bytes one output video may reach while it is encoded (FACESWAP_MAX_OUTPUT_MB)."""
+    job_timeout_s: float = 3600.0
+    """Wall-clock seconds one job may run before it fails with `upstream_timeout` (FACESWAP_JOB_TIMEOUT_S; 0 = no
+    limit). Checked between frames."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -102,6 +107,8 @@ class Settings:
             allow_model_download=not offline,
             hub_cache_dir=hub_cache_dir(env),
             allow_unverified_models=env.get("FACESWAP_ALLOW_UNVERIFIED_MODELS", "").strip().lower() in TRUE_WORDS,
+            max_output_bytes=read("FACESWAP_MAX_OUTPUT_MB", lambda v: int(float(v) * MiB), 4096 * MiB),
+            job_timeout_s=read("FACESWAP_JOB_TIMEOUT_S", float, 3600.0),
         )
 
     def with_(self, **changes: object) -> Settings:
