@@ -110,7 +110,7 @@ def _decode(info: VideoInfo, container: av.container.InputContainer, stream: av.
         except av.error.ArgumentError as exc:  # the decoder refused a picture over the limit (cap_decoder)
             if info.limits is None or not info.limits.max_pixels:
                 raise damaged(info.path, time, exc) from exc
-            raise picture_refused(info.path, info.limits.max_pixels, time) from exc
+            raise picture_refused(info.path, info.limits.max_pixels, low if last_end is None else last_end) from exc
         except av.error.FFmpegError as exc:
             raise damaged(info.path, time, exc) from exc
         if frame is None:
