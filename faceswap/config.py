@@ -62,6 +62,11 @@ class Settings:
     extra: dict[str, str] = field(default_factory=dict, compare=False)
     device_id: int = 0
     """Which GPU the GPU providers run on (FACESWAP_DEVICE_ID); part of the session cache key."""
+    max_output_bytes: int = 4096 * MiB
+    """Bytes one output video may reach while it is encoded (FACESWAP_MAX_OUTPUT_MB)."""
+    job_timeout_s: float = 3600.0
+    """Wall-clock seconds one job may run before it fails with `timeout` (FACESWAP_JOB_TIMEOUT_S; 0 = no
+    limit). Checked between frames."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -105,6 +110,8 @@ class Settings:
             hub_cache_dir=hub_cache_dir(env),
             allow_unverified_models=env.get("FACESWAP_ALLOW_UNVERIFIED_MODELS", "").strip().lower() in TRUE_WORDS,
             device_id=read("FACESWAP_DEVICE_ID", int, 0),
+            max_output_bytes=read("FACESWAP_MAX_OUTPUT_MB", lambda v: int(float(v) * MiB), 4096 * MiB),
+            job_timeout_s=read("FACESWAP_JOB_TIMEOUT_S", float, 3600.0),
         )
 
     def with_(self, **changes: object) -> Settings:

@@ -65,6 +65,8 @@ class _Heartbeat:
         self.frames_done = self.frames_total = 0
         self._beat_frames = 0
         self._beat_time = 0.0
+        limit = context.settings.job_timeout_s
+        self._deadline = time.monotonic() + limit if limit > 0 else None
 
     @property
     def stopping(self) -> bool:
@@ -79,6 +81,10 @@ class _Heartbeat:
             self.beat()
 
     def should_cancel(self) -> bool:
+        if self._deadline is not None and time.monotonic() > self._deadline:  # the per-job wall-clock limit
+            limit = self._context.settings.job_timeout_s
+            raise FaceSwapError("timeout", f"The job ran longer than the {limit:g} s this server allows "
+                                "for one job; swap a shorter part (start/end) or a smaller video.")
         if not self.stopping and time.monotonic() - self._beat_time >= HEARTBEAT_EVERY_S:
             self.beat()
         return self.stopping
