@@ -19,7 +19,8 @@ from starlette.concurrency import run_in_threadpool
 from faceswap import __version__
 from faceswap.api import files, openoctopus, segmind, wavespeed
 from faceswap.api.common import ApiContext, RateLimiter
-from faceswap.api.errors import RequestGuard, install_error_handlers, install_unknown_route_handlers
+from faceswap.api.errors import allowed_methods, install_error_handlers, install_unknown_route_handlers
+from faceswap.api.guard import RequestGuard
 from faceswap.config import Settings
 from faceswap.jobs import JobService
 
@@ -55,7 +56,6 @@ def create_app(settings: Settings | None = None, *, with_ui: bool = True, runtim
     app.state.api = ApiContext(service, settings, RateLimiter(settings.rate_limit_per_minute))
     app.state.service, app.state.runtime, app.state.settings = service, runtime, settings
     install_error_handlers(app)
-    app.add_middleware(RequestGuard, max_body=2 * (settings.max_upload_bytes * 4 // 3 + 4) + 1024 * 1024)
 
     async def health(request: Request) -> dict[str, Any]:
         return {"status": "ok", "service": "faceswap", "version": __version__,
@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None, *, with_ui: bool = True, runtim
     for router in routers:
         app.include_router(router)
     install_unknown_route_handlers(app, routers)
+    app.add_middleware(RequestGuard, settings=settings, allowed_methods=lambda path: allowed_methods(routers, path))
     if not (with_ui and _mount_ui(app, service, runtime, settings)):
         app.add_api_route("/", health, methods=["GET"], summary="Health check", tags=["Health"],
                           operation_id="health_root")
