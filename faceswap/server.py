@@ -21,6 +21,7 @@ from faceswap.api import files, openoctopus, segmind, wavespeed
 from faceswap.api.common import ApiContext, RateLimiter
 from faceswap.api.errors import allowed_methods, install_error_handlers, install_unknown_route_handlers
 from faceswap.api.guard import RequestGuard
+from faceswap.api.quotas import UploadQuota
 from faceswap.config import Settings
 from faceswap.jobs import JobService
 
@@ -53,7 +54,9 @@ def create_app(settings: Settings | None = None, *, with_ui: bool = True, runtim
 
     app = FastAPI(title="faceswap", version=__version__, description=_DESCRIPTION, lifespan=lifespan,
                   docs_url="/docs", openapi_url="/openapi.json", redoc_url=None)
-    app.state.api = ApiContext(service, settings, RateLimiter(settings.rate_limit_per_minute))
+    app.state.api = ApiContext(service, settings, RateLimiter(settings.rate_limit_per_minute),
+                               UploadQuota(settings.max_open_uploads, settings.max_open_upload_bytes,
+                                           settings.retention_s))
     app.state.service, app.state.runtime, app.state.settings = service, runtime, settings
     install_error_handlers(app)
 

@@ -73,6 +73,8 @@ class ApiContext:
     service: JobService
     settings: Settings
     limiter: RateLimiter
+    uploads: Any = None
+    """The upload-ticket quota (`faceswap.api.quotas.UploadQuota`); None: no quota."""
 
 
 def context(request: Request) -> ApiContext:
@@ -115,9 +117,13 @@ def authenticate(request: Request) -> str | None:
     return check_key(context(request).settings, presented_key(request))
 
 
+def caller_of(request: Request, owner: str | None) -> str:
+    """Whom limits count against: the key's owner tag, else the client's address."""
+    return owner or f"ip:{request.client.host if request.client else 'unknown'}"
+
+
 def limit_creation(request: Request, owner: str | None) -> None:
-    caller = owner or f"ip:{request.client.host if request.client else 'unknown'}"
-    context(request).limiter.take(caller)
+    context(request).limiter.take(caller_of(request, owner))
 
 
 def owned_job(ctx: ApiContext, job_id: str, owner: str | None) -> Job:
