@@ -41,13 +41,18 @@ def connected(tmp_path: Path, **changes: object) -> Settings:
                     hub_cache_dir=None).with_(**changes)
 
 
-def test_jobs_never_download_without_consent(tmp_path: Path, hub: FakeHub) -> None:
-    runtime = Runtime(connected(tmp_path))
-    engine = runtime.engine("auto")
+@pytest.mark.slow  # loads the classic engine (several seconds on a busy machine)
+def test_auto_without_models_runs_classic_and_says_so_in_one_line(tmp_path: Path, hub: FakeHub) -> None:
+    engine = Runtime(connected(tmp_path)).engine("auto")
     assert engine.name == "classic"
     (notice,) = engine.notices
     assert len(notice) < 200 and str(tmp_path) not in notice and "http" not in notice
     assert "classic engine" in notice and "models download neural" in notice
+    assert hub.requests == [], "nothing was fetched"
+
+
+def test_jobs_never_download_without_consent(tmp_path: Path, hub: FakeHub) -> None:
+    runtime = Runtime(connected(tmp_path))
     with pytest.raises(FaceSwapError) as caught:
         runtime.engine("neural")
     assert caught.value.code == "model_not_available" and str(tmp_path) not in caught.value.message
