@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from faceswap import __version__
 from faceswap.api import files, openoctopus, segmind, wavespeed
@@ -71,6 +72,8 @@ def create_app(settings: Settings | None = None, *, with_ui: bool = True, runtim
         app.include_router(router)
     install_unknown_route_handlers(app, routers)
     app.add_middleware(RequestGuard, settings=settings, allowed_methods=lambda path: allowed_methods(routers, path))
+    if settings.trusted_proxies:  # outermost, so every layer sees the forwarded client address
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     if not (with_ui and _mount_ui(app, service, runtime, settings)):
         app.add_api_route("/", health, methods=["GET"], summary="Health check", tags=["Health"],
                           operation_id="health_root")
