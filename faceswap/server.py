@@ -22,6 +22,7 @@ from faceswap.api import files, openoctopus, segmind, wavespeed
 from faceswap.api.common import ApiContext, RateLimiter
 from faceswap.api.errors import allowed_methods, install_error_handlers, install_unknown_route_handlers
 from faceswap.api.guard import RequestGuard
+from faceswap.api.openapi_doc import install_openapi
 from faceswap.api.quotas import UploadQuota
 from faceswap.config import Settings
 from faceswap.jobs import JobService
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, *, with_ui: bool = True, runtim
     app.add_middleware(RequestGuard, settings=settings, allowed_methods=lambda path: allowed_methods(routers, path))
     if settings.trusted_proxies:  # outermost, so every layer sees the forwarded client address
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
+    install_openapi(app, keys_required=bool(settings.api_keys))
     if not (with_ui and _mount_ui(app, service, runtime, settings)):
         app.add_api_route("/", health, methods=["GET"], summary="Health check", tags=["Health"],
                           operation_id="health_root")

@@ -174,3 +174,15 @@ def test_unknown_methods_are_405_with_allow(start, method: str) -> None:
     assert error_of(resp, "openoctopus")[0] == "invalid_request"
     seg = requests.request(method, f"{server.base}/v2/videofaceswap", timeout=30)
     assert seg.status_code == 405 and seg.headers["Allow"] == "POST" and "not allowed" in error_of(seg, "segmind")[1]
+
+
+def test_openapi_lists_the_real_status_codes_in_each_dialects_shape(start) -> None:
+    document = requests.get(start().base + "/openapi.json", timeout=30).json()
+    create = document["paths"]["/v1/videos/generations"]["post"]["responses"]
+    assert {"200", "400", "401", "404", "413", "415", "429"} <= set(create) and "422" not in create
+    assert create["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/OpenOctopusError")
+    segmind = document["paths"]["/v2/requests/{request_id}/status"]["get"]["responses"]
+    assert {"401", "404", "422"} <= set(segmind)
+    upload = document["paths"]["/api/v3/media/uploads"]["post"]["responses"]
+    assert upload["429"]["content"]["application/json"]["schema"]["$ref"].endswith("/WaveSpeedError")
+    assert "Retry-After" in upload["429"]["headers"]
