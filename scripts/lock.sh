@@ -5,6 +5,7 @@
 # requirements.lock only when the suite passes (else the candidate stays in requirements.lock.candidate).
 #
 #   scripts/lock.sh upgrade NAME [NAME ...]   newest NAME within pyproject.toml's range, every other pin kept
+#   scripts/lock.sh sync                      keep every pin; pin what pyproject.toml newly needs, drop what it no longer does
 #   scripts/lock.sh refresh                   re-resolve everything within pyproject.toml's ranges
 #   scripts/lock.sh check                     install exactly the lock and run the suite
 #
@@ -13,7 +14,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 mode=${1:-}
-[ -n "$mode" ] || { sed -n 2,12p "$0"; exit 2; }
+[ -n "$mode" ] || { sed -n 2,13p "$0"; exit 2; }
 shift
 venv=$(mktemp -d)/venv
 constraints=$(mktemp)
@@ -29,6 +30,7 @@ case "$mode" in
     "${pip[@]}" -c "$constraints" -e ".[test]"
     "${pip[@]}" -c "$constraints" --upgrade "$@"
     ;;
+  sync) grep -v '^#' requirements.lock > "$constraints"; "${pip[@]}" -c "$constraints" -e ".[test]" ;;
   refresh) "${pip[@]}" -e ".[test]" ;;
   check) "${pip[@]}" -c requirements.lock -e ".[test]" ;;
   *) echo "unknown mode '$mode'" >&2; exit 2 ;;
