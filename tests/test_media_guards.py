@@ -22,6 +22,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+from checks import expect, figure
 from media_factory import ClipSpec, hanks_photo, row_layout, t1_patches, write_clip
 from PIL import Image
 
@@ -33,10 +34,6 @@ FPS = 25
 HOUR_FRAMES = 3600 * FPS
 
 
-def figure(text: str) -> None:
-    print(f"FIGURE {text}")  # shown with -s: the figures the issue asks for
-
-
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("media-guards")
@@ -45,15 +42,6 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def settings(folder: Path) -> Settings:
     return Settings(data_dir=folder / "data", models_dir=folder / "models")
-
-
-def expect(code: str, call, *words: str) -> FaceSwapError:
-    with pytest.raises(FaceSwapError) as caught:
-        call()
-    assert caught.value.code == code, caught.value.message
-    for word in words:
-        assert word.lower() in caught.value.message.lower(), caught.value.message
-    return caught.value
 
 
 # -- memory -------------------------------------------------------------------------------------------------------

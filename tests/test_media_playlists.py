@@ -19,15 +19,12 @@ from pathlib import Path
 import av
 import cv2
 import pytest
+from checks import expect, figure
 from media_factory import ClipSpec, hanks_photo, row_layout, t1_patches, write_clip
 
 from faceswap.config import Settings
 from faceswap.errors import FaceSwapError
 from faceswap.media import probe_video, read_frames
-
-
-def figure(text: str) -> None:
-    print(f"FIGURE {text}")  # shown with -s: the figures the issue asks for
 
 
 @pytest.fixture(scope="module")
@@ -38,15 +35,6 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def settings(folder: Path) -> Settings:
     return Settings(data_dir=folder / "data", models_dir=folder / "models")
-
-
-def expect(code: str, call, *words: str) -> FaceSwapError:
-    with pytest.raises(FaceSwapError) as caught:
-        call()
-    assert caught.value.code == code, caught.value.message
-    for word in words:
-        assert word.lower() in caught.value.message.lower(), caught.value.message
-    return caught.value
 
 
 @contextlib.contextmanager
