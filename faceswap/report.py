@@ -42,6 +42,8 @@ class SwapReport:
     restore: str
     elapsed_s: float
     notices: list[str] = field(default_factory=list)
+    frames_missed: list[list[int]] = field(default_factory=list)
+    """Runs [first, last] of output frames (0 = the first) with no face swapped (the first 64 runs)."""
 
     @property
     def coverage(self) -> float:
