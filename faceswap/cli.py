@@ -19,7 +19,7 @@ import cv2
 from faceswap import __version__
 from faceswap.errors import FaceSwapError, as_faceswap_error
 from faceswap.options import ENGINES, GENDERS, ORDERS, OUTPUT_FORMATS, RESTORES, SELECTIONS, SwapOptions
-from faceswap.report import Progress
+from faceswap.report import Progress, coverage_warning
 
 log = logging.getLogger("faceswap")
 
@@ -149,6 +149,8 @@ def _swap(args: argparse.Namespace) -> int:
               f"engine ({report.provider}) in {report.elapsed_s:.1f} s", file=sys.stderr)
         for notice in report.notices:
             print(f"note: {notice}", file=sys.stderr)
+        if warning := coverage_warning(report.to_dict()):
+            print(f"warning: {warning}", file=sys.stderr)
     return EXIT_OK
 
 

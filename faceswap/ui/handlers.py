@@ -21,9 +21,9 @@ import numpy as np
 from faceswap import inspect
 from faceswap.errors import FaceSwapError, as_faceswap_error
 from faceswap.options import SwapOptions
+from faceswap.report import coverage_warning
 from faceswap.ui import picks
 from faceswap.ui.status import (
-    coverage_warning,
     job_line,
     job_state,
     notices_markdown,

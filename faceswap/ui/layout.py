@@ -26,8 +26,9 @@ INTRO = """# faceswap
 Upload a video and a photo of a face, press **Find faces**, click the people to replace, then **Swap**.
 Everything runs on this server; the result keeps the video's sound, frame rate and length."""
 
-VIDEO_TYPES = [".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi", ".gif"]
-"""What the video box accepts; a GIF is a video here (Gradio's Video box refuses GIF uploads)."""
+VIDEO_TYPES = [".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi", ".gif", ".png", ".jpg", ".jpeg", ".webp"]
+"""What the video box accepts: a GIF is a video here (Gradio's Video box refuses GIF uploads), and the
+detect_faces endpoint, which shares the box, also lists the faces of a photo."""
 
 PICK_HELP = ("Click a person to replace them, click again to undo. With several people picked, the pick order "
              "pairs them with the photo's people (1st with 1st, ...).")

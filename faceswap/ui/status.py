@@ -23,10 +23,6 @@ log = logging.getLogger(__name__)
 MAX_NOTICE_CHARS = 200
 """The longest note the page shows a person; longer texts are cut at a sentence (the report keeps them whole)."""
 
-LOW_COVERAGE = 0.8
-"""Below this share of frames with a swapped face, the page (and the CLI) warn and name the frames."""
-
-
 @dataclass(frozen=True)
 class Capabilities:
     neural: bool
@@ -80,25 +76,6 @@ def short_notice(text: str, limit: int = MAX_NOTICE_CHARS) -> str:
 def notices_markdown(notices: Sequence[str] | None) -> str:
     """Each notice as one short note (the full texts stay in the report)."""
     return "\n\n".join(f"**Note:** {short_notice(notice)}" for notice in notices or [])
-
-
-def frame_ranges(runs: Sequence[Sequence[int]], shown: int = 8) -> str:
-    """[[0, 2], [7, 7]] → "0–2, 7" (the first `shown` runs, then "and N more")."""
-    texts = [f"{run[0]}–{run[1]}" if run[1] > run[0] else str(run[0]) for run in runs[:shown]]
-    more = f" and {len(runs) - shown} more" if len(runs) > shown else ""
-    return ", ".join(texts) + more
-
-
-def coverage_warning(report: dict[str, Any]) -> str:
-    """A warning when few frames had the chosen face swapped, naming the frames without it ('' otherwise)."""
-    frames = int(report.get("frames") or 0)
-    swapped = int(report.get("frames_swapped") or 0)
-    if not frames or swapped / frames >= LOW_COVERAGE:
-        return ""
-    missed = report.get("frames_missed")
-    where = f" No face was swapped on frames {frame_ranges(missed)}." if missed else ""
-    return (f"Only {swapped} of {frames} frames ({swapped / frames:.0%}) had the chosen face swapped.{where} "
-            "Try another face pick, or selection per_frame.")
 
 
 def job_line(job: Job, now: datetime | None = None) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,14 +61,25 @@ def uploaded_file(value: str | Path | None, field: str) -> str | None:
 def guard_component(component: gr.components.Component, field: str) -> None:
     """Refuse, before Gradio copies it into its cache, any input file of `component` that is not an upload.
 
-    Call after the component's examples are built (they are copied from the app's own assets)."""
-    original: Callable[[Any], str | None] = component.move_resource_to_block_cache
+    Gradio copies inputs with the component's `move_resource_to_block_cache` (sync) or its async twin; both are
+    wrapped. Call after the component's examples are built (they are copied from the app's own assets)."""
+    sync_move: Callable[[Any], str | None] = component.move_resource_to_block_cache
+    async_move: Callable[[Any], Awaitable[str | None]] = component.async_move_resource_to_block_cache
 
-    @functools.wraps(original)
-    def move_uploaded_only(url_or_file_path: str | Path | None) -> str | None:
+    def refuse_unless_uploaded(url_or_file_path: str | Path | None) -> None:
         if url_or_file_path is not None and not is_uploaded(url_or_file_path):
             log.warning("ui: refused a %s input outside the upload dir: %s", field, url_or_file_path)
             raise gr.Error(f"{field}: {NOT_UPLOADED}", title="Invalid request", print_exception=False)
-        return original(url_or_file_path)
+
+    @functools.wraps(sync_move)
+    def move_uploaded_only(url_or_file_path: str | Path | None) -> str | None:
+        refuse_unless_uploaded(url_or_file_path)
+        return sync_move(url_or_file_path)
+
+    @functools.wraps(async_move)
+    async def async_move_uploaded_only(url_or_file_path: str | Path | None) -> str | None:
+        refuse_unless_uploaded(url_or_file_path)
+        return await async_move(url_or_file_path)
 
     component.move_resource_to_block_cache = move_uploaded_only  # type: ignore[method-assign]
+    component.async_move_resource_to_block_cache = async_move_uploaded_only  # type: ignore[method-assign]
