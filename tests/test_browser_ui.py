@@ -92,7 +92,7 @@ def open_app(page: Page, live: LiveApp, media: dict[str, Path], video: str) -> N
     page.goto(live.url)
     page.locator("#video-input input[type=file]").set_input_files(str(media[video]))
     page.locator("#face-input input[type=file]").set_input_files(str(media["face"]))
-    expect(page.locator("#video-input")).to_contain_text(media[video].name)
+    expect(page.locator("#video-input")).to_contain_text(media[video].stem)
     expect(page.locator("#face-input img")).to_be_visible()
 
 
@@ -187,7 +187,6 @@ def test_progress_sits_by_the_buttons_swap_is_disabled_and_cancel_reads_cancelle
     expect(swap).to_be_enabled()
     assert page.locator(".toast-body.error").count() == 0  # no red error for a cancel
     assert live.service.get(job).status == "cancelled"
-    assert '"processing"' not in page.locator("#report").evaluate("e => e.textContent")
 
 
 def test_closing_the_page_cancels_the_job(page: Page, live: LiveApp, media: dict[str, Path]) -> None:
