@@ -30,7 +30,7 @@ from faceswap.options import (
     SWAPPERS,
     SwapOptions,
 )
-from faceswap.report import Progress
+from faceswap.report import Progress, coverage_warning
 
 log = logging.getLogger("faceswap")
 
@@ -165,6 +165,8 @@ def _swap(args: argparse.Namespace) -> int:
               f"engine ({report.provider}) in {report.elapsed_s:.1f} s", file=sys.stderr)
         for notice in report.notices:
             print(f"note: {notice}", file=sys.stderr)
+        if warning := coverage_warning(report.to_dict()):
+            print(f"warning: {warning}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -77,7 +77,7 @@ def run(options: SwapOptions, runtime: Runtime, output: Path, *, progress: Progr
         engine=engine.name, provider=engine.provider, frames=stats.frames, frames_swapped=stats.frames_swapped,
         faces_per_frame=stats.face_counts(), width=info.width, height=info.height, fps=float(info.fps),
         duration_s=stats.duration_s, has_audio=info.has_audio and fmt == "mp4", output_format=fmt,
-        restore=options.restore, elapsed_s=round(time.monotonic() - started, 3),
+        restore=options.restore, elapsed_s=round(time.monotonic() - started, 3), frames_missed=stats.missed,
         notices=[*engine.notices, *runtime.restorer_notices(options.restore)])
     log.info("swapped %d/%d frames with the %s engine in %.1f s", stats.frames_swapped, stats.frames,
              engine.name, report.elapsed_s)
@@ -123,6 +123,10 @@ def check_engine_supports(options: SwapOptions, engine: Engine) -> None:
             "'neural', or set the gender filters to 'any'.", field="target_gender")
 
 
+MISSED_RUNS = 64
+"""The report lists at most this many runs of frames without a swapped face."""
+
+
 class _Stats:
     def __init__(self) -> None:
         self.frames = 0
@@ -132,10 +136,18 @@ class _Stats:
         self.faces_sum = 0
         self.duration_s = 0.0
         self.targets_seen = False
+        self.missed: list[list[int]] = []
+        """Runs [first, last] of output frames (0 = the first) on which no face was swapped."""
 
     def add(self, faces: int, swapped: int) -> None:
         self.frames += 1
         self.frames_swapped += swapped > 0
+        if not swapped:
+            frame = self.frames - 1
+            if self.missed and self.missed[-1][1] == frame - 1:
+                self.missed[-1][1] = frame
+            elif len(self.missed) < MISSED_RUNS:
+                self.missed.append([frame, frame])
         self.faces_min = faces if self.faces_min is None else min(self.faces_min, faces)
         self.faces_max = max(self.faces_max, faces)
         self.faces_sum += faces

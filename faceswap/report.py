@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class SwapReport:
     restore: str
     elapsed_s: float
     notices: list[str] = field(default_factory=list)
+    frames_missed: list[list[int]] = field(default_factory=list)
+    """Runs [first, last] of output frames (0 = the first) with no face swapped (the first 64 runs)."""
 
     @property
     def coverage(self) -> float:
@@ -60,3 +64,26 @@ class SwapResult:
 
     def to_dict(self) -> dict[str, object]:
         return {"output": str(self.output), **self.report.to_dict()}
+
+
+LOW_COVERAGE = 0.8
+"""Below this share of frames with a swapped face, the page and the CLI warn and name the frames."""
+
+
+def frame_ranges(runs: Sequence[Sequence[int]], shown: int = 8) -> str:
+    """[[0, 2], [7, 7]] → "0–2, 7" (the first `shown` runs, then "and N more")."""
+    texts = [f"{run[0]}–{run[1]}" if run[1] > run[0] else str(run[0]) for run in runs[:shown]]
+    more = f" and {len(runs) - shown} more" if len(runs) > shown else ""
+    return ", ".join(texts) + more
+
+
+def coverage_warning(report: dict[str, Any]) -> str:
+    """A warning when few frames had the chosen face swapped, naming the frames without it ('' otherwise)."""
+    frames = int(report.get("frames") or 0)
+    swapped = int(report.get("frames_swapped") or 0)
+    if not frames or swapped / frames >= LOW_COVERAGE:
+        return ""
+    missed = report.get("frames_missed")
+    where = f" No face was swapped on frames {frame_ranges(missed)}." if missed else ""
+    return (f"Only {swapped} of {frames} frames ({swapped / frames:.0%}) had the chosen face swapped.{where} "
+            "Try another face pick, or selection per_frame.")

@@ -11,9 +11,12 @@ import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -55,7 +58,7 @@ def create_app(settings: Settings | None = None, *, with_ui: bool = True, runtim
             await run_in_threadpool(service.close)
 
     app = FastAPI(title="faceswap", version=__version__, description=_DESCRIPTION, lifespan=lifespan,
-                  docs_url="/docs", openapi_url="/openapi.json", redoc_url=None)
+                  docs_url=None, openapi_url="/openapi.json", redoc_url=None)
     app.state.api = ApiContext(service, settings, RateLimiter(settings.rate_limit_per_minute),
                                UploadQuota(settings.max_open_uploads, settings.max_open_upload_bytes,
                                            settings.retention_s))
@@ -66,6 +69,7 @@ def create_app(settings: Settings | None = None, *, with_ui: bool = True, runtim
         return {"status": "ok", "service": "faceswap", "version": __version__,
                 "queue": {"size": await run_in_threadpool(service.queue_size), "concurrency": service.concurrency()}}
 
+    install_offline_docs(app)
     app.add_api_route("/health", health, methods=["GET"], summary="Health check", tags=["Health"])
     app.add_api_route("/health", health, methods=["HEAD"], include_in_schema=False)
     routers = [openoctopus.router, segmind.router, wavespeed.router, files.router]
@@ -93,6 +97,33 @@ def _mount_ui(app: FastAPI, service: JobService, runtime: Any, settings: Setting
         return False
     gr.mount_gradio_app(app, build_ui(service, runtime, settings), path="/", auth=settings.ui_auth)
     return True
+
+
+DOCS_ASSETS = {"swagger-ui-bundle.js": "application/javascript", "swagger-ui.css": "text/css",
+               "favicon-32x32.png": "image/png"}
+"""Swagger UI's files, served from the `fastapi-swagger` package so /docs works with no internet (FastAPI's
+default page loads them from a CDN)."""
+
+
+def install_offline_docs(app: FastAPI, docs_url: str = "/docs") -> None:
+    """Swagger UI at `docs_url`, its assets at `docs_url`/assets/... from the installed package."""
+    assets = resources.files("fastapi_swagger.resources")
+
+    async def docs_page(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - API docs",
+                                   swagger_js_url=f"{root}{docs_url}/assets/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{root}{docs_url}/assets/swagger-ui.css",
+                                   swagger_favicon_url=f"{root}{docs_url}/assets/favicon-32x32.png")
+
+    async def docs_asset(name: str) -> Response:
+        if name not in DOCS_ASSETS:
+            return Response(status_code=404)
+        return Response(assets.joinpath(name).read_bytes(), media_type=DOCS_ASSETS[name],
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+    app.add_api_route(docs_url, docs_page, methods=["GET"], include_in_schema=False)
+    app.add_api_route(f"{docs_url}/assets/{{name}}", docs_asset, methods=["GET"], include_in_schema=False)
 
 
 def is_loopback(host: str) -> bool:

@@ -8,6 +8,7 @@ and says so.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import threading
 import time
@@ -22,6 +23,7 @@ import numpy as np
 import pytest
 import uvicorn
 from gradio_client import Client, handle_file
+from gradio_client.client import Endpoint
 from gradio_client.exceptions import AppError
 from gradio_client.utils import Status
 from media_factory import (
@@ -187,6 +189,8 @@ def test_swap_job_reports_progress_and_returns_the_video_with_the_chosen_face_ch
     states = [output[1] for output in job.outputs()[:-1]]
     assert states and states[0]["job_id"] == report["job_id"]
     assert any(state["status"] == "processing" for state in states), states
+    running = [state for state in states if state["status"] == "processing" and state["fps"]]
+    assert running and all(state["seconds_left"] is not None and "fps" in state["message"] for state in running)
 
     assert report["status"] == "succeeded"
     assert report["engine"] == "classic"
@@ -201,13 +205,75 @@ def test_swap_job_reports_progress_and_returns_the_video_with_the_chosen_face_ch
     _assert_only_slot_changed(media["clip"], Path(video_path), slot=1)
 
 
-def test_a_gif_comes_back_as_a_gif(client: Client, media: dict[str, Path]) -> None:
+@pytest.mark.parametrize("ffmpeg", ["with system ffmpeg", "without system ffmpeg"])
+def test_a_gif_previews_swaps_and_comes_back_as_a_gif(client: Client, media: dict[str, Path], ffmpeg: str,
+                                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The app serves in this process: PATH decides whether Gradio finds an ffmpeg (it converts what a Video
+    # component returns to MP4 when it does; the swap's output is a plain file, never converted).
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    if ffmpeg == "with system ffmpeg":
+        system = shutil.which("ffmpeg") or "/usr/bin/ffmpeg"
+        assert Path(system).is_file(), "this case needs a system ffmpeg: apt-get install -y ffmpeg"
+        (bare / "ffmpeg").symlink_to(system)
+    monkeypatch.setenv("PATH", str(bare))
+    assert (shutil.which("ffmpeg") is not None) == (ffmpeg == "with system ffmpeg")
+
+    _, listing = client.predict(handle_file(str(media["gif"])), 3, "left_to_right", "classic",
+                                api_name="/detect_faces")
+    assert listing["frame_count"] == GIF_CLIP.frames and len(listing["faces"]) == 3
+    _, info = client.predict(video=handle_file(str(media["gif"])), face=handle_file(str(media["face"])),
+                             target_faces="0", engine="classic", frame=3, api_name="/preview")
+    assert info["faces_swapped"] == 1
     video_path, report = client.predict(video=handle_file(str(media["gif"])), face=handle_file(str(media["face"])),
                                         target_faces="0", engine="classic", api_name="/swap")
     assert Path(video_path).suffix == ".gif" and report["output_format"] == "gif"
     facts = probe(Path(video_path))
     assert (facts.format, facts.frames) == ("gif", GIF_CLIP.frames)
     _assert_only_slot_changed(media["gif"], Path(video_path), slot=0)
+
+
+def test_inputs_must_be_uploads_never_host_paths(live: LiveApp, media: dict[str, Path],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client naming a host file ({"path": ..., "meta": {"_type": "gradio.FileData"}}) gets the same refusal
+    whether the file exists or not, and never its frames."""
+    host_paths = (str(media["clip"]), "/no/such/file.mp4", "/etc/passwd")
+    upload = Endpoint._upload_file
+
+    def send_host_paths_as_they_are(self: Endpoint, file: dict, data_index: int) -> dict:
+        # gradio_client uploads local files first; an attacker's client sends the path itself.
+        return file if file["path"] in host_paths else upload(self, file, data_index)
+
+    monkeypatch.setattr(Endpoint, "_upload_file", send_host_paths_as_they_are)
+    raw = Client(live.url, verbose=False)
+    try:
+        answers = []
+        for host_path in host_paths:
+            forged = {"path": host_path, "meta": {"_type": "gradio.FileData"}}
+            uploaded_face = handle_file(str(media["face"]))
+            calls = [((forged, 0, "left_to_right", "classic"), "/detect_faces"),
+                     ((), "/preview"), ((), "/swap")]
+            for args, endpoint in calls:
+                kwargs = {} if args else {"video": forged, "face": uploaded_face, "engine": "classic"}
+                with pytest.raises(AppError) as refused:
+                    raw.predict(*args, **kwargs, api_name=endpoint)
+                answers.append(str(refused.value))
+        assert len(set(answers)) == 1, answers  # one answer: nothing tells which host paths exist
+        assert "not uploaded through this app" in answers[0]
+        assert "/" not in answers[0].split("app")[0] and "tmp" not in answers[0] and "etc" not in answers[0]
+    finally:
+        raw.close()
+
+
+def test_every_parameter_is_described_and_the_video_has_one_name(client: Client) -> None:
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for name in ("/detect_faces", "/preview", "/swap"):
+        for parameter in endpoints[name]["parameters"]:
+            text = parameter["python_type"]["description"]
+            assert 15 < len(text) < 160 and "FileData" not in text, (name, parameter["parameter_name"], text)
+    assert endpoints["/detect_faces"]["parameters"][0]["parameter_name"] == "video"
+    assert endpoints["/swap"]["parameters"][0]["parameter_name"] == "video"
+    assert "detect_faces" in endpoints["/swap"]["parameters"][2]["python_type"]["description"]
 
 
 def _assert_only_slot_changed(original: Path, swapped: Path, *, slot: int | Any, layout: Any = LAYOUT,
@@ -240,6 +306,11 @@ def test_swap_cancelled_while_queued_and_while_running_leaves_nothing_behind(
     queued = client.submit(**inputs)
     queued_state = _wait_for_state(queued, lambda state: state["status"] == "queued")
     assert queued_state["position"] == 1
+    deadline = time.monotonic() + 10
+    while (status := queued.status()).rank is None:  # Gradio's own rank: 0 = next in line
+        assert time.monotonic() < deadline, status
+        time.sleep(0.05)
+    assert (status.code, status.rank) == (Status.IN_QUEUE, 0) and status.queue_size >= 1
 
     assert queued.cancel()
     assert running.cancel()
@@ -255,6 +326,20 @@ def test_swap_cancelled_while_queued_and_while_running_leaves_nothing_behind(
         time.sleep(0.1)
     assert set(os.listdir(files_dir)) == files_before
     assert running.status().code == Status.CANCELLED or running.done()
+
+
+def test_a_job_cancelled_in_the_core_ends_as_cancelled_not_as_an_error(
+        client: Client, live: LiveApp, media: dict[str, Path]) -> None:
+    """What the page's Cancel button does: cancel the job in the core; the call then ends normally, with no file
+    and a report whose status is 'cancelled' (the page shows "Cancelled", not an error)."""
+    job = client.submit(video=handle_file(str(media["long"])), face=handle_file(str(media["face"])),
+                        target_faces="0", engine="classic", api_name="/swap")
+    job_id = _wait_for_state(job, lambda state: state["status"] == "processing")["job_id"]
+    live.service.cancel(job_id)
+    output, report = job.result(timeout=60)
+    assert output is None
+    assert (report["job_id"], report["status"], report["message"]) == (job_id, "cancelled",
+                                                                       "Cancelled. Nothing was saved.")
 
 
 def _wait_for_state(job: Any, accept: Any, timeout: float = 120) -> dict[str, Any]:

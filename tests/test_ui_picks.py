@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 from media_factory import t1_patches
 
+from faceswap.errors import FaceSwapError
+from faceswap.report import coverage_warning
 from faceswap.ui import picks
 from faceswap.ui.handlers import build_options, notices_markdown
+from faceswap.ui.uploads import upload_dir, uploaded_file
 
 
 def test_parse_picks_keeps_typed_order_and_ignores_noise() -> None:
@@ -24,10 +30,14 @@ def test_clicks_toggle_and_the_order_is_the_pairing_order() -> None:
 
 
 def test_picked_thumbnails_are_framed_and_numbered_the_rest_untouched() -> None:
-    thumbs = [(np.ascontiguousarray(patch[:128, :128, ::-1]), f"Face {i}") for i, patch in enumerate(t1_patches(128))]
+    thumbs = [(np.ascontiguousarray(patch[:128, :128, ::-1]), picks.person(i))
+              for i, patch in enumerate(t1_patches(128))]
     items = picks.gallery_items(thumbs, [3, 1])
-    assert [caption for _, caption in items] == ["Face 0", "Face 1 ✓ #2", "Face 2", "Face 3 ✓ #1", "Face 4",
-                                                 "Face 5"]
+    # People, counted from 1; "picked" with the pick order in words, never a second number that looks like an index.
+    assert [caption for _, caption in items] == ["Person 1", "Person 2 — picked 2nd", "Person 3",
+                                                 "Person 4 — picked 1st", "Person 5", "Person 6"]
+    assert [caption for _, caption in picks.gallery_items(thumbs, [2])][2] == "Person 3 — picked"
+    assert picks.picked_summary([3, 1]) == "Replacing Person 4, then Person 2."
     assert items[0][0] is thumbs[0][0]
     marked, original = items[3][0], thumbs[3][0]
     assert marked.shape == original.shape
@@ -37,7 +47,10 @@ def test_picked_thumbnails_are_framed_and_numbered_the_rest_untouched() -> None:
 
 
 def test_page_values_become_swap_options() -> None:
-    options = build_options("clip.mp4", "face.png", "", " ", "classic", "largest_first", "per_frame", "any", "any",
+    uploads = upload_dir() / "page-values"
+    uploads.mkdir(parents=True, exist_ok=True)
+    clip, face = uploads / "clip.mp4", uploads / "face.png"
+    options = build_options(str(clip), str(face), "", " ", "classic", "largest_first", "per_frame", "any", "any",
                             12.0, 0, 1.5, "none", 0.5, 0.8, "mp4")
     assert options.target_faces == [0] and options.source_faces == [0]
     assert options.frame_cap == 12 and options.start is None and options.end == 1.5
@@ -47,3 +60,33 @@ def test_page_values_become_swap_options() -> None:
 def test_notices_read_as_plain_notes() -> None:
     assert notices_markdown([]) == ""
     assert notices_markdown(["The classic engine ran."]) == "**Note:** The classic engine ran."
+    long = "The classic engine ran because the neural models are missing. " * 12
+    assert len(notices_markdown([long])) <= len("**Note:** ") + 200
+
+
+def test_low_coverage_names_the_frames_without_a_swap() -> None:
+    report = {"frames": 50, "frames_swapped": 13, "frames_missed": [[0, 20], [30, 45]]}
+    warning = coverage_warning(report)
+    assert "13 of 50" in warning and "0–20, 30–45" in warning and len(warning) <= 200
+    assert coverage_warning({"frames": 50, "frames_swapped": 48, "frames_missed": [[3, 4]]}) == ""
+
+
+def test_only_files_in_the_upload_dir_pass(tmp_path: Path) -> None:
+    inside = upload_dir() / "checks" / "clip.mp4"
+    inside.parent.mkdir(parents=True, exist_ok=True)
+    inside.write_bytes(b"x")
+    outside = tmp_path / "clip.mp4"
+    outside.write_bytes(b"x")
+    escape = inside.parent / "escape.mp4"
+    escape.unlink(missing_ok=True)
+    escape.symlink_to(outside)
+    assert uploaded_file(str(inside), "video") == str(inside)
+    assert uploaded_file(None, "video") is None
+    messages = set()
+    for forged in (str(outside), str(escape), f"{inside.parent}/../../etc/passwd", "/no/such/file.mp4",
+                   "http://127.0.0.1:1/clip.mp4", str(upload_dir())):
+        with pytest.raises(FaceSwapError) as refused:
+            uploaded_file(forged, "video")
+        assert refused.value.code == "invalid_request"
+        messages.add(refused.value.message)
+    assert len(messages) == 1 and "/" not in next(iter(messages)).split(":", 1)[1].replace("handle_file()", "")

@@ -21,7 +21,16 @@ import numpy as np
 from faceswap import inspect
 from faceswap.errors import FaceSwapError, as_faceswap_error
 from faceswap.options import SwapOptions
+from faceswap.report import coverage_warning
 from faceswap.ui import picks
+from faceswap.ui.status import (
+    job_line,
+    job_state,
+    notices_markdown,
+    report_queue_rank,
+    speed,
+)
+from faceswap.ui.uploads import uploaded_file
 from faceswap.ui.zerogpu import on_gpu
 
 if TYPE_CHECKING:
@@ -70,6 +79,7 @@ def build_options(video: str | None, face: str | None, target_faces: str | None,
     `reference_frame` is the frame the target indices were picked on; it is kept only when indices were given
     (an empty pick means "face 0 wherever it first appears", as before any face search). The core uses it in
     'track' mode and ignores it for 'per_frame' and 'all'."""
+    video, face = uploaded_file(video, "video"), uploaded_file(face, "face")
     if not video:
         raise FaceSwapError("invalid_request", "Upload a video first.", field="video")
     if not face:
@@ -84,10 +94,6 @@ def build_options(video: str | None, face: str | None, target_faces: str | None,
         codeformer_weight=codeformer_weight, restore_visibility=restore_visibility, output_format=output_format)
 
 
-def notices_markdown(notices: list[str] | None) -> str:
-    return "\n\n".join(f"**Note:** {notice}" for notice in notices or [])
-
-
 class UiHandlers:
     """The event handlers, bound to the app's job service and runtime (no module-level state)."""
 
@@ -100,23 +106,25 @@ class UiHandlers:
 
     # -- finding and picking faces -----------------------------------------------------------------------------
 
-    def _detect_faces(self, media: str | None, frame: float | None, order: str,
+    def _detect_faces(self, video: str | None, frame: float | None, order: str,
                       engine: str) -> tuple[GalleryItems, dict[str, Any], list[picks.Thumb]]:
-        """Find the faces on one frame of a video, or in a photo, numbered the way `swap` counts them.
+        """Find the faces on one frame of a video (or in a photo), numbered as `swap`'s target_faces counts them.
 
         Parameters:
-            media: a video or a photo
-            frame: which frame of a video to look at (0 = the first)
-            order: how faces are numbered: left_to_right or largest_first
-            engine: auto, neural or classic
+            video: the video (mp4, mov, webm, mkv, avi or gif) as swap takes it, or a photo; uploaded with handle_file()
+            frame: which frame of the video to look at, 0 = the first (ignored for a photo)
+            order: how faces are numbered: left_to_right or largest_first (use the same value in swap)
+            engine: auto (neural when its models are installed, else classic), neural or classic
         Returns:
             thumbnails of the faces, in index order
             {engine, frame, frame_count, faces: [{index, box, score, gender, age}], notices}
         """
-        if not media:
+        with shown_to_user("detect_faces"):
+            video = uploaded_file(video, "video")
+        if not video:
             raise gr.Error("Upload a video (or a photo) first.", title="Nothing to look at", print_exception=False)
         with shown_to_user("detect_faces"):
-            listing = inspect.find_faces(Path(media), self.runtime, frame=int(frame or 0), order=order,
+            listing = inspect.find_faces(Path(video), self.runtime, frame=int(frame or 0), order=order,
                                          engine=engine)
         thumbs = picks.thumbs_from_listing(listing.faces)
         return picks.gallery_items(thumbs, []), listing.to_dict(), thumbs
@@ -134,9 +142,10 @@ class UiHandlers:
         """After a detection: picks marked, the frame slider spanning the video, the engine's notices, and the
         listed frame as the one picks count on."""
         count = int(listing.get("frame_count") or 1)
-        slider = gr.update(maximum=max(count - 1, 1), value=listing.get("frame", 0), visible=count > 1)
+        slider = gr.update(maximum=max(count - 1, 1), value=listing.get("frame", 0), interactive=count > 1)
         faces = len(listing.get("faces") or [])
-        summary = (f"{faces} face(s) on frame {listing.get('frame', 0)} of {count} "
+        people = "1 person" if faces == 1 else f"{faces} people"
+        summary = (f"Found {people} on frame {listing.get('frame', 0)} of {count} "
                    f"({listing.get('engine', '?')} engine)." if listing else "")
         notices = notices_markdown(listing.get("notices"))
         reference = int(listing["frame"]) if listing.get("frame") is not None else None
@@ -146,21 +155,34 @@ class UiHandlers:
     @staticmethod
     def forget_video_faces() -> tuple[GalleryItems, dict[str, Any], list[picks.Thumb], Any, None]:
         """A new video: its old faces, frame range and reference frame no longer apply."""
-        return [], {}, [], gr.update(value=0, visible=False), None
+        return [], {}, [], gr.update(value=0), None
 
     @staticmethod
     def forget_photo_faces() -> tuple[GalleryItems, dict[str, Any], list[picks.Thumb]]:
         return [], {}, []
 
     @staticmethod
-    def show_picks(picked: str, thumbs: list[picks.Thumb]) -> GalleryItems:
-        return picks.gallery_items(thumbs, picks.parse_picks(picked))
+    def show_picks(picked: str, thumbs: list[picks.Thumb]) -> tuple[GalleryItems, str]:
+        chosen = picks.parse_picks(picked)
+        return picks.gallery_items(thumbs, chosen), picks.picked_summary(chosen)
 
     @staticmethod
-    def toggle_pick(picked: str, thumbs: list[picks.Thumb], evt: gr.SelectData) -> tuple[str, GalleryItems]:
-        """A click on a thumbnail picks that face, or unpicks it when it was picked."""
+    def show_source_picks(picked: str, thumbs: list[picks.Thumb]) -> tuple[GalleryItems, str]:
+        chosen = picks.parse_picks(picked)
+        return picks.gallery_items(thumbs, chosen), picks.picked_summary(chosen, "Using")
+
+    @staticmethod
+    def toggle_pick(picked: str, thumbs: list[picks.Thumb], evt: gr.SelectData) -> tuple[str, GalleryItems, str]:
+        """A click on a thumbnail picks that person, or unpicks them when picked."""
         chosen = picks.toggle_pick(picks.parse_picks(picked), int(evt.index))
-        return picks.format_picks(chosen), picks.gallery_items(thumbs, chosen)
+        return picks.format_picks(chosen), picks.gallery_items(thumbs, chosen), picks.picked_summary(chosen)
+
+    @staticmethod
+    def toggle_source_pick(picked: str, thumbs: list[picks.Thumb],
+                           evt: gr.SelectData) -> tuple[str, GalleryItems, str]:
+        chosen = picks.toggle_pick(picks.parse_picks(picked), int(evt.index))
+        return (picks.format_picks(chosen), picks.gallery_items(thumbs, chosen),
+                picks.picked_summary(chosen, "Using"))
 
     # -- preview and swap --------------------------------------------------------------------------------------
 
@@ -171,8 +193,12 @@ class UiHandlers:
                  reference_frame: float | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """One frame swapped as the whole run would swap it.
 
-        Parameters take the same values as `swap`, plus `frame` (which frame to render, 0 = the first). Face
-        indices count on `reference_frame` when given (in 'track' mode), else on the rendered frame.
+        The parameters take the same values as `swap`'s; face indices count on `reference_frame` when given (in
+        'track' mode), else on the rendered frame.
+
+        Parameters:
+            frame: which frame to render swapped, 0 = the first
+            reference_frame: the frame target_faces were picked on, as detect_faces listed it (empty = frame)
         Returns:
             the swapped frame
             {engine, frame, faces_swapped, notices}
@@ -201,32 +227,32 @@ class UiHandlers:
              progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, dict[str, Any]]]:  # noqa: B008
         """Swap faces through a whole video as a job on the server's queue; the result keeps its sound and timing.
 
-        While the job runs, the report output carries its state ({job_id, status, position, frames_done,
-        frames_total}) and progress shows frames done / total. Cancelling the call cancels the job.
+        While the job waits, the client's status() carries its queue rank; while it runs, progress counts frames,
+        and the report output carries {job_id, status, position, frames_done, frames_total, fps, seconds_left,
+        message}. Cancelling the call cancels the job; a job cancelled elsewhere ends with no file and a report
+        whose status is 'cancelled'.
 
         Parameters:
-            video: the video (mp4, mov, webm, mkv or gif)
-            face: a photo of the face to put in
-            target_faces: which faces of the video to replace, as indices: "0", "0,2" or "all" (empty = 0)
-            source_faces: which faces of the photo to use: "0" or "0,1", paired with target_faces (empty = 0)
+            video: the video to change (mp4, mov, m4v, webm, mkv, avi or gif), uploaded with handle_file()
+            face: a photo of the face to put in (png, jpg or webp), uploaded with handle_file()
+            target_faces: the faces to replace, as detect_faces' indices: "0", "0,2" or "all" (empty = 0)
+            source_faces: which faces of the photo to use: "0" or "0,1", paired in order with target_faces (empty = 0)
             engine: auto (neural when its models are installed, else classic), neural or classic
             order: how indices count: left_to_right or largest_first
             selection: track (follow the chosen person) or per_frame (re-apply the index on every frame)
-            target_gender: any, male or female (neural engine only)
-            source_gender: any, male or female (neural engine only)
+            target_gender: any, male or female: only video faces of this gender count (neural engine only)
+            source_gender: any, male or female: only photo faces of this gender count (neural engine only)
             frame_cap: process at most this many frames (0 = all)
-            start: seconds to start at (0 = the beginning)
-            end: seconds to end at (0 = the end)
-            restore: none, gfpgan or codeformer
-            codeformer_weight: 0 (quality) to 1 (fidelity)
-            restore_visibility: 0.1 to 1, how much of the restored face shows
-            output_format: same (GIF stays GIF), mp4 or gif
-            reference_frame: the frame (0 = the first of the whole video) on which target_faces were picked, as
-                listed by detect_faces; with selection 'track' those people are followed through the whole
-                video. Empty: the first frame that shows enough faces. Ignored when target_faces is empty.
+            start: seconds into the video to start at (0 = the beginning)
+            end: seconds into the video to stop at (0 = the end)
+            restore: face restoration after the swap: none, gfpgan or codeformer (needs its model)
+            codeformer_weight: CodeFormer only: 0 (quality) to 1 (fidelity to the swapped face)
+            restore_visibility: 0.1 to 1, how much of the restored face shows over the swapped one
+            output_format: same (a GIF stays a GIF, anything else becomes MP4), mp4 or gif
+            reference_frame: the frame target_faces were picked on, as detect_faces listed it (empty = first)
         Returns:
-            the output video
-            the report: {job_id, status, engine, provider, frames, frames_swapped, coverage, notices, ...}
+            the output file: an MP4, or a GIF (never converted)
+            the report: {job_id, status, engine, frames, frames_swapped, coverage, frames_missed, notices, ...}
         """
         with shown_to_user("swap"):
             options = build_options(video, face, target_faces, source_faces, engine, order, selection,
@@ -237,8 +263,8 @@ class UiHandlers:
         settled = False
         try:
             while not job.finished:
-                yield gr.skip(), _job_state(job)
-                _show_progress(progress, job)  # after the yield, so the client's latest status carries it
+                yield gr.skip(), job_state(job)
+                self._show_progress(progress, job)  # after the yield, so the client's latest status carries it
                 with shown_to_user("swap"):
                     job = self.service.wait(job.id, timeout=POLL_INTERVAL_S)
             settled = True
@@ -247,9 +273,21 @@ class UiHandlers:
                 self._cancel_quietly(job.id)
         yield from self._finish(job)
 
+    def _show_progress(self, progress: gr.Progress, job: Job) -> None:
+        if job.status == "queued":  # Gradio's own queue display and status().rank, not a progress bar
+            report_queue_rank(job.position or 1, self.service.queue_size())
+        elif job.frames_total:
+            fps, left = speed(job)
+            details = "".join([f" · {fps:.1f} fps" if fps else "",
+                               f" · {job_line(job).rsplit(' · ', 1)[-1]}" if left is not None else ""])
+            progress((job.frames_done or 0, job.frames_total), desc=f"Swapping{details}", unit="frames")
+        else:
+            progress(job.progress or 0.0, desc="Starting")
+
     def _finish(self, job: Job) -> Iterator[tuple[Any, dict[str, Any]]]:
         if job.status == "cancelled":
-            raise gr.Error("The swap was cancelled.", title="Cancelled", print_exception=False)
+            yield None, job_state(job)
+            return
         if job.status == "failed":
             error = job.error or {}
             message = error.get("message") or FaceSwapError("internal_error").message
@@ -283,28 +321,43 @@ class UiHandlers:
         except Exception:
             log.exception("ui: could not cancel job %s", job_id)
 
+    def cancel_swap(self, report: dict[str, Any] | None) -> str:
+        """The Cancel button: cancel the page's job in the job core; the swap then ends as 'Cancelled'."""
+        job_id = (report or {}).get("job_id")
+        if not job_id or (report or {}).get("status") not in ("queued", "processing"):
+            return "Nothing to cancel."
+        with shown_to_user("cancel"):
+            job = self.service.cancel(str(job_id))
+        return job_line(job) if job.status != "cancelled" else "Cancelled. Nothing was saved."
+
     @staticmethod
-    def show_result(video: str | None, report: dict[str, Any]) -> tuple[Any, Any, Any, str]:
-        """After a swap: a download, a GIF shown as an image (browsers cannot play GIF in <video>), notices."""
-        is_gif = bool(video) and str(video).lower().endswith(".gif")
-        lines = []
-        if report and report.get("frames"):
-            lines.append(f"Swapped {report.get('frames_swapped', 0)} of {report['frames']} frames with the "
-                         f"{report.get('engine', '?')} engine ({report.get('provider', '?')}).")
-        return (video, gr.update(value=video if is_gif else None, visible=is_gif),
-                gr.update(visible=not is_gif), "\n\n".join([*lines, notices_markdown((report or {}).get("notices"))]))
+    def lock_actions() -> Any:
+        """While a swap runs, Swap is disabled: one page starts one job at a time."""
+        return gr.update(interactive=False)
+
+    @staticmethod
+    def unlock_actions() -> Any:
+        return gr.update(interactive=True)
+
+    @staticmethod
+    def show_failure() -> str:
+        return "Failed: see the message."
+
+    @staticmethod
+    def show_result(output: str | None, report: dict[str, Any]) -> tuple[Any, Any, str, str]:
+        """After a swap: the video played (a GIF shown as an image: browsers cannot play GIF in <video>), the
+        status line, and notes: low coverage (naming the frames), then the run's notices, each short."""
+        report = report or {}
+        if report.get("status") == "cancelled" or not output:
+            return (gr.update(value=None, visible=True), gr.update(value=None, visible=False), "",
+                    "Cancelled. Nothing was saved." if report.get("status") == "cancelled" else "")
+        is_gif = str(output).lower().endswith(".gif")
+        done = (f"Done: swapped {report.get('frames_swapped', 0)} of {report.get('frames', 0)} frames with the "
+                f"{report.get('engine', '?')} engine.")
+        warning = coverage_warning(report)
+        notes = "\n\n".join(text for text in (f"**Low coverage:** {warning}" if warning else "",
+                                               notices_markdown(report.get("notices"))) if text)
+        return (gr.update(value=None if is_gif else output, visible=not is_gif),
+                gr.update(value=output if is_gif else None, visible=is_gif), notes, done)
 
 
-def _show_progress(progress: gr.Progress, job: Job) -> None:
-    if job.status == "queued":
-        position = f" (position {job.position})" if job.position else ""
-        progress(0.0, desc=f"Waiting in the job queue{position}")
-    elif job.frames_total:
-        progress((job.frames_done or 0, job.frames_total), desc="Swapping faces", unit="frames")
-    else:
-        progress(job.progress or 0.0, desc="Starting")
-
-
-def _job_state(job: Job) -> dict[str, Any]:
-    return {"job_id": job.id, "status": job.status, "position": job.position, "progress": job.progress,
-            "frames_done": job.frames_done, "frames_total": job.frames_total}

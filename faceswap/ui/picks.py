@@ -18,13 +18,31 @@ BORDER = 6
 
 
 def thumbs_from_listing(faces: Sequence[object]) -> list[Thumb]:
-    """Gallery entries for `FoundFace`s: the BGR thumbnail turned RGB, captioned with index, gender and age."""
+    """Gallery entries for `FoundFace`s: the BGR thumbnail turned RGB, captioned as a person ("Person 1" is
+    index 0: people count from one, the API's indices from zero), with gender and age when known."""
     thumbs = []
     for face in faces:
         details = [detail for detail in (getattr(face, "gender", None), getattr(face, "age", None)) if detail]
-        caption = f"Face {face.index}" + (f" ({', '.join(str(d) for d in details)})" if details else "")
+        caption = person(face.index) + (f" ({', '.join(str(d) for d in details)})" if details else "")
         thumbs.append((np.ascontiguousarray(face.thumbnail[:, :, ::-1]), caption))
     return thumbs
+
+
+def person(index: int) -> str:
+    """How the page names the face at API index `index`."""
+    return f"Person {index + 1}"
+
+
+def ordinal(position: int) -> str:
+    suffix = "th" if 10 <= position % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(position % 10, "th")
+    return f"{position}{suffix}"
+
+
+def picked_summary(picks: Sequence[int], what: str = "Replacing") -> str:
+    """One line naming the picked people in pick order: "Replacing Person 3." / "... Person 3, then Person 1."."""
+    if not picks:
+        return ""
+    return f"{what} {', then '.join(person(pick) for pick in picks)}."
 
 
 def parse_picks(text: str | None) -> list[int]:
@@ -47,12 +65,14 @@ def format_picks(picks: Sequence[int]) -> str:
 
 
 def gallery_items(thumbs: Sequence[Thumb], picks: Sequence[int]) -> list[tuple[np.ndarray, str]]:
-    """Thumbnails with the picked ones framed in green and numbered by pick order."""
+    """Thumbnails with the picked ones framed in green; captions say "picked", and with several picks which one
+    came first (the pick order pairs them with the photo's faces)."""
     items = []
     for index, (image, caption) in enumerate(thumbs):
         if index in picks:
             position = list(picks).index(index) + 1
-            items.append((mark_picked(image, position), f"{caption} ✓ #{position}"))
+            order = f" {ordinal(position)}" if len(picks) > 1 else ""
+            items.append((mark_picked(image, position), f"{caption} — picked{order}"))
         else:
             items.append((image, caption))
     return items
