@@ -59,6 +59,10 @@ class Settings:
     allow_unverified_models: bool = False
     """Use a model file whose size or checksum differs from the registry's (another build with the same interface),
     with a warning and a notice in each report, instead of refusing it (FACESWAP_ALLOW_UNVERIFIED_MODELS)."""
+    backend: str = "embedded"
+    """Job store and executor (FACESWAP_BACKEND): embedded = SQLite in the data dir + worker threads."""
+    blobs: str = "dir"
+    """Where inputs and outputs are stored (FACESWAP_BLOBS): dir = the data dir's files/ folder."""
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -102,6 +106,8 @@ class Settings:
             allow_model_download=not offline,
             hub_cache_dir=hub_cache_dir(env),
             allow_unverified_models=env.get("FACESWAP_ALLOW_UNVERIFIED_MODELS", "").strip().lower() in TRUE_WORDS,
+            backend=env.get("FACESWAP_BACKEND", "").strip().lower() or "embedded",
+            blobs=env.get("FACESWAP_BLOBS", "").strip() or "dir",
         )
 
     def with_(self, **changes: object) -> Settings:
