@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 import pytest
 from api_support import FakeRunner, FakeRuntime
 from media_factory import ClipSpec, row_layout, t1_patches, write_clip
+from redis_support import redis_url  # noqa: F401  (a fixture)
 
 from faceswap.config import Settings
 from faceswap.errors import FaceSwapError
@@ -210,8 +211,12 @@ def test_a_dispatched_task_runs_in_a_worker_built_from_configuration(tmp_path: P
 _OTHER_PROCESS = """
 import sys, time
 from pathlib import Path
-from faceswap.jobs.store import SqliteJobStore
-store = SqliteJobStore(Path(sys.argv[1]))
+if sys.argv[1] == "sqlite":
+    from faceswap.jobs.store import SqliteJobStore
+    store = SqliteJobStore(Path(sys.argv[3]))
+else:
+    from faceswap.jobs.redis_store import RedisJobStore
+    store = RedisJobStore(sys.argv[3], prefix=sys.argv[4])
 deadline = time.monotonic() + 20
 while (record := store.get(sys.argv[2])).frames_done < 5 and time.monotonic() < deadline:
     time.sleep(0.02)
@@ -220,17 +225,25 @@ store.request_cancel(sys.argv[2])
 """
 
 
-def test_progress_and_cancel_travel_through_the_store_across_processes(tmp_path: Path,
-                                                                        inputs: tuple[Path, Path]) -> None:
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_progress_and_cancel_travel_through_the_store_across_processes(
+        kind: str, tmp_path: Path, inputs: tuple[Path, Path], request: pytest.FixtureRequest) -> None:
     clip, face = inputs
     settings = make_settings(tmp_path)
     runner = FakeRunner(frames=400, delay_s=0.02, settings=settings)
-    service = JobService(FakeRuntime(settings), settings, runner=runner)
+    if kind == "sqlite":
+        store, where = None, [str(settings.data_dir / "jobs.sqlite3")]
+    else:
+        from faceswap.jobs.redis_store import RedisJobStore
+
+        where = [request.getfixturevalue("redis_url"), f"seam-{secrets.token_hex(4)}:"]
+        store = RedisJobStore(where[0], prefix=where[1])
+    service = JobService(FakeRuntime(settings), settings, runner=runner, store=store)
     service.start()
     try:
         job = service.submit(SwapOptions.parse(video=str(clip), face=str(face)))
-        seen = subprocess.run([sys.executable, "-c", _OTHER_PROCESS, str(settings.data_dir / "jobs.sqlite3"), job.id],
-                              capture_output=True, text=True, timeout=60, env={**os.environ}, check=True).stdout
+        seen = subprocess.run([sys.executable, "-c", _OTHER_PROCESS, kind, job.id, *where], capture_output=True,
+                              text=True, timeout=60, env={**os.environ}, check=True).stdout
         cancelled_at = time.monotonic()
         done = service.wait(job.id, timeout=10)
         stopped_in = time.monotonic() - cancelled_at
@@ -303,3 +316,25 @@ def test_backends_come_from_configuration(tmp_path: Path) -> None:
     for change, name in (({"backend": "celery"}, "FACESWAP_BACKEND"), ({"blobs": "s3://bucket/x"}, "FACESWAP_BLOBS")):
         with pytest.raises(ValueError, match=name):
             JobService(FakeRuntime(settings), replace(settings, **change))
+
+
+def test_a_service_on_redis_with_an_injected_blob_store_runs_jobs_to_success(
+        tmp_path: Path, inputs: tuple[Path, Path], redis_url: str) -> None:  # noqa: F811
+    from faceswap.jobs.redis_store import RedisJobStore
+
+    clip, face = inputs
+    settings = make_settings(tmp_path, workers=2)
+    blobs = MemoryBlobStore(tmp_path / "cache", max_bytes=settings.max_upload_bytes)
+    store = RedisJobStore(redis_url, prefix=f"seam-{secrets.token_hex(4)}:")
+    service = JobService(FakeRuntime(settings), settings, runner=FakeRunner(frames=3, settings=settings),
+                         store=store, blobs=blobs)
+    service.start()
+    try:
+        jobs = [service.submit(SwapOptions.parse(video=str(clip), face=str(face))) for _ in range(3)]
+        done = [service.wait(job.id, timeout=30) for job in jobs]
+    finally:
+        service.close()
+    assert [job.status for job in done] == ["succeeded"] * 3 and [job.frames_done for job in done] == [3] * 3
+    assert blobs.ids() == {job.output_file_id for job in done}
+    assert all(service.file_path(job.output_file_id).read_bytes() == clip.read_bytes() for job in done)
+    assert not (settings.data_dir / "jobs.sqlite3").exists(), "no SQLite store was built"
