@@ -28,10 +28,11 @@ RUN apt-get update \
 WORKDIR /app
 
 # Dependencies first (cached while only the code changes): install the project's requirements from
-# pyproject.toml with a placeholder package, then the code itself without dependencies.
-COPY pyproject.toml README.md ./
+# pyproject.toml, at the versions the test suite passed with (requirements.lock), with a placeholder package, then
+# the code itself without dependencies.
+COPY pyproject.toml README.md requirements.lock ./
 RUN mkdir -p faceswap && touch faceswap/__init__.py \
-    && pip install . \
+    && pip install -c requirements.lock . \
     && pip uninstall -y faceswap
 
 COPY faceswap ./faceswap

@@ -26,7 +26,9 @@ def main() -> None:
     port = int(os.environ.get("PORT") or os.environ.get("GRADIO_SERVER_PORT") or 7860)
     for warning in exposure_warnings(host, settings):
         log.warning("%s", warning)
-    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, timeout_graceful_shutdown=20,
+    # X-Forwarded-For is believed only from FACESWAP_TRUSTED_PROXIES, by the app itself (uvicorn's own proxy
+    # handling would trust every loopback peer)
+    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=False, timeout_graceful_shutdown=20,
                 log_config=None)
 
 

@@ -1,9 +1,10 @@
 """Per-stage timing of the real pipeline, without changing product code: wrap methods inside this process.
 
 `Instrument` patches, for the duration of a `with` block:
-- the engine's objects: `analyzer.detect / embed / classify_gender`, `swapper.swap`, `restorer.restore`, and every
+- the engine's objects: `analyzer.detect / embed / classify_gender`, `swapper.swap_crop` (the swap model's stage;
+  `swapper.swap` for the classic engine), `restorer.restore`, and every
   onnxruntime session they hold (`session.run`, recorded as `<stage>.model`);
-- the paste-back used by the neural swapper and the restorers (`faces.paste.paste_back` as they import it), and
+- the paste-back used by the swap session's stages and the restorers (`faces.paste.paste_back` as they import it), and
   for the classic engine its final blend (`blend.blend_into`), recorded as `paste`;
 - `FaceTracker.update` and `TargetSelector.select` (their own work, e.g. the tracker's aligned look patches);
 - `faceswap.pipeline.read_frames` (each `next()` on the decode thread: `decode`), `VideoWriter.write` (encode
@@ -136,7 +137,7 @@ class Instrument:
         analyzer, swapper = self.engine.analyzer, self.engine.swapper
         for name, stage in (("detect", "detect"), ("embed", "embed"), ("classify_gender", "gender")):
             self._time_method(analyzer, name, stage)
-        self._time_method(swapper, "swap", "swap")
+        self._time_method(swapper, "swap_crop" if hasattr(swapper, "swap_crop") else "swap", "swap")
         for part in ("detector", "embedder", "genderage"):
             if hasattr(analyzer, part):
                 self._time_sessions(getattr(analyzer, part))
@@ -159,7 +160,7 @@ class Instrument:
         """Paste-back as `paste`; the classic swap's warp, masks and colour match as `swap:<part>`."""
         import importlib
 
-        parts = (("faceswap.engines.neural.inswapper", "paste_back", "paste"),
+        parts = (("faceswap.swap.stages", "paste_back", "paste"),
                  ("faceswap.restore.restorer", "paste_back", "paste"),
                  ("faceswap.engines.classic.blend", "blend_into", "paste"),
                  ("faceswap.engines.classic.blend", "face_masks", "swap:masks"),

@@ -18,7 +18,18 @@ import cv2
 
 from faceswap import __version__
 from faceswap.errors import FaceSwapError, as_faceswap_error
-from faceswap.options import ENGINES, GENDERS, ORDERS, OUTPUT_FORMATS, RESTORES, SELECTIONS, SwapOptions
+from faceswap.options import (
+    DEFAULT_SWAPPER,
+    ENGINES,
+    GENDERS,
+    ORDERS,
+    OUTPUT_FORMATS,
+    PIXEL_BOOSTS,
+    RESTORES,
+    SELECTIONS,
+    SWAPPERS,
+    SwapOptions,
+)
 from faceswap.report import Progress
 
 log = logging.getLogger("faceswap")
@@ -59,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     swap.add_argument("--codeformer-weight", type=float, default=0.95, metavar="W")
     swap.add_argument("--restore-visibility", type=float, default=1.0, metavar="V")
     swap.add_argument("--format", choices=OUTPUT_FORMATS, default="same", dest="output_format")
+    swap.add_argument("--swapper", choices=SWAPPERS, default=DEFAULT_SWAPPER, help="the neural engine's swap model")
+    swap.add_argument("--pixel-boost", choices=PIXEL_BOOSTS, default="native",
+                      help="swap at this crop size through sub-pixel phases (512 with inswapper_128: 16 model calls "
+                           "per face)")
     swap.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     swap.set_defaults(handler=_swap)
 
@@ -123,7 +138,8 @@ def _swap(args: argparse.Namespace) -> int:
         selection=args.selection, reference_frame=args.reference_frame, target_gender=args.target_gender,
         source_gender=args.source_gender, frame_cap=args.frame_cap, start=args.start, end=args.end,
         engine=args.engine, restore=args.restore, codeformer_weight=args.codeformer_weight,
-        restore_visibility=args.restore_visibility, output_format=args.output_format)
+        restore_visibility=args.restore_visibility, output_format=args.output_format, swapper=args.swapper,
+        pixel_boost=args.pixel_boost)
     bars: list[tqdm] = []  # made on the first frame, so early failures print no empty bar
 
     def on_progress(step: Progress) -> None:

@@ -59,11 +59,35 @@ class Settings:
     allow_unverified_models: bool = False
     """Use a model file whose size or checksum differs from the registry's (another build with the same interface),
     with a warning and a notice in each report, instead of refusing it (FACESWAP_ALLOW_UNVERIFIED_MODELS)."""
+    fetch_min_bytes_per_s: int = 16 * 1024
+    """A URL download slower than this on average over any `fetch_rate_window_s` is refused (FACESWAP_FETCH_MIN_KBPS;
+    0 turns the check off). The total deadline is `fetch_timeout_s`."""
+    fetch_rate_window_s: float = 10.0
+    max_inline_bytes: int = 32 * MiB
+    """Largest media given inline in a JSON body (data URI or base64), decoded (FACESWAP_MAX_INLINE_MB). Bigger
+    files go by URL or through an upload ticket; JSON bodies are limited to what two such inputs need."""
+    max_open_uploads: int = 10
+    """Upload tickets one API key (or address) may hold open, not yet filled (FACESWAP_MAX_OPEN_UPLOADS)."""
+    max_open_upload_bytes: int = 2048 * MiB
+    """Total announced bytes of one key's open upload tickets (FACESWAP_MAX_OPEN_UPLOAD_MB)."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Peers (addresses or CIDR blocks) whose X-Forwarded-For is believed (FACESWAP_TRUSTED_PROXIES); none by
+    default, so the rate limit counts the connecting address."""
+    auto_download: bool = False
+    """Download missing neural/restoration models when a job needs them (FACESWAP_AUTO_DOWNLOAD=1, e.g. on a
+    Space). Off by default: models download only when a person asks (`models download`, the UI's button)."""
     backend: str = "embedded"
     """Job store and executor (FACESWAP_BACKEND): embedded = SQLite in the data dir + worker threads."""
     blobs: str = "dir"
     """Where inputs and outputs are stored (FACESWAP_BLOBS): dir = the data dir's files/ folder."""
     extra: dict[str, str] = field(default_factory=dict, compare=False)
+    device_id: int = 0
+    """Which GPU the GPU providers run on (FACESWAP_DEVICE_ID); part of the session cache key."""
+    max_output_bytes: int = 4096 * MiB
+    """Bytes one output video may reach while it is encoded (FACESWAP_MAX_OUTPUT_MB)."""
+    job_timeout_s: float = 3600.0
+    """Wall-clock seconds one job may run before it fails with `timeout` (FACESWAP_JOB_TIMEOUT_S; 0 = no
+    limit). Checked between frames."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -106,6 +130,16 @@ class Settings:
             allow_model_download=not offline,
             hub_cache_dir=hub_cache_dir(env),
             allow_unverified_models=env.get("FACESWAP_ALLOW_UNVERIFIED_MODELS", "").strip().lower() in TRUE_WORDS,
+            device_id=read("FACESWAP_DEVICE_ID", int, 0),
+            max_output_bytes=read("FACESWAP_MAX_OUTPUT_MB", lambda v: int(float(v) * MiB), 4096 * MiB),
+            job_timeout_s=read("FACESWAP_JOB_TIMEOUT_S", float, 3600.0),
+            fetch_min_bytes_per_s=read("FACESWAP_FETCH_MIN_KBPS", lambda v: int(float(v) * 1024), 16 * 1024),
+            fetch_rate_window_s=read("FACESWAP_FETCH_RATE_WINDOW_S", float, 10.0),
+            max_inline_bytes=read("FACESWAP_MAX_INLINE_MB", lambda v: int(float(v) * MiB), 32 * MiB),
+            max_open_uploads=read("FACESWAP_MAX_OPEN_UPLOADS", int, 10),
+            max_open_upload_bytes=read("FACESWAP_MAX_OPEN_UPLOAD_MB", lambda v: int(float(v) * MiB), 2048 * MiB),
+            trusted_proxies=tuple(h.strip() for h in env.get("FACESWAP_TRUSTED_PROXIES", "").split(",") if h.strip()),
+            auto_download=env.get("FACESWAP_AUTO_DOWNLOAD", "").strip().lower() in TRUE_WORDS,
             backend=env.get("FACESWAP_BACKEND", "").strip().lower() or "embedded",
             blobs=env.get("FACESWAP_BLOBS", "").strip() or "dir",
         )

@@ -78,6 +78,7 @@ _OURS = _table(
     ("target_face_not_found", 422, False, "validation", "The chosen face was not found in any frame of the video."),
     ("unsupported_media", 415, False, "validation", "The file is not a video or image this service can read."),
     ("media_too_large", 413, False, "validation", "The file is larger than this service accepts."),
+    ("timeout", 504, False, "task", "The job ran longer than this server allows for one job."),
     ("rate_limited", 429, True, "quota", "Too many requests. Please slow down and retry shortly."),
     ("task_cancelled", 409, False, "task", "The task was cancelled."),
 )

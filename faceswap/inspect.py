@@ -11,14 +11,14 @@ import numpy as np
 from faceswap.errors import FaceSwapError
 from faceswap.faces.order import order_faces
 from faceswap.faces.select import TargetSelector
-from faceswap.faces.track import TrackedFace
 from faceswap.faces.types import Face, Frame
 from faceswap.media.decode import read_frame
 from faceswap.media.images import load_image
 from faceswap.media.probe import probe_video
 from faceswap.options import EngineChoice, Order, SwapOptions
-from faceswap.pipeline import prepare_sources, seed_from_reference_frame
+from faceswap.pipeline import check_engine_supports, prepare_sources, seed_from_reference_frame
 from faceswap.runtime import Runtime
+from faceswap.swap.session import SwapParams, SwapSession, still_locator
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 THUMBNAIL_SIZE = 128
@@ -90,9 +90,9 @@ def preview_frame(options: SwapOptions, runtime: Runtime, frame: int) -> Preview
     given (track mode), and the people picked there are found on this frame by identity; else they count on this
     frame."""
     video, index, _ = load_still(Path(options.video), runtime, frame)
-    engine = runtime.engine(options.engine)
+    engine = runtime.engine(options.engine, swapper=options.swapper)
+    check_engine_supports(options, engine)
     sources = prepare_sources(load_image(Path(options.face), runtime.settings), options, engine)
-    tracked = [TrackedFace(i, face, uncertain=True) for i, face in enumerate(engine.analyzer.detect(video, None))]
     reference = options.reference_frame
     if reference is not None and reference != index and options.selection == "track" and \
             options.target_faces != "all":
@@ -100,16 +100,11 @@ def preview_frame(options: SwapOptions, runtime: Runtime, frame: int) -> Preview
         seed_from_reference_frame(selector, probe_video(Path(options.video), runtime.settings), options, engine)
     else:
         selector = TargetSelector(options.model_copy(update={"selection": "per_frame"}), engine.analyzer)
-    assignments = selector.select(video, tracked)
-    image = video.copy()
-    for assignment in assignments:
-        image = engine.swapper.swap(image, assignment.face, sources[assignment.source])
-    if options.restore != "none" and assignments:
-        restorer = runtime.restorer(options.restore)
-        for assignment in assignments:
-            image = restorer.restore(image, assignment.face, visibility=options.restore_visibility,
-                                     codeformer_weight=options.codeformer_weight)
-    return PreviewResult(image, engine.name, len(assignments), list(engine.notices))
+    restorer = runtime.restorer(options.restore) if options.restore != "none" else None
+    session = SwapSession(params=SwapParams.from_options(options), analyzer=engine.analyzer, swapper=engine.swapper,
+                          sources=sources, selector=selector, locate=still_locator(engine.analyzer), restorer=restorer)
+    result = session.process(video)
+    return PreviewResult(result.image, engine.name, result.swapped, list(engine.notices))
 
 
 def thumbnail(image: Frame, face: Face, size: int = THUMBNAIL_SIZE) -> Frame:

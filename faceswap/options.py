@@ -11,6 +11,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from faceswap.errors import FaceSwapError
+from faceswap.models.registry import REGISTRY, names_with_role
 
 Order = Literal["left_to_right", "largest_first"]
 Selection = Literal["track", "per_frame"]
@@ -18,6 +19,8 @@ Gender = Literal["any", "male", "female"]
 EngineChoice = Literal["auto", "neural", "classic"]
 Restore = Literal["none", "gfpgan", "codeformer"]
 OutputFormat = Literal["same", "mp4", "gif"]
+SwapperChoice = Literal[names_with_role("swapper")]  # type: ignore[valid-type]  # the registry's swappers
+PixelBoost = Literal["native", "256", "384", "512", "768", "1024"]
 
 ORDERS: tuple[str, ...] = get_args(Order)
 SELECTIONS: tuple[str, ...] = get_args(Selection)
@@ -25,6 +28,9 @@ GENDERS: tuple[str, ...] = get_args(Gender)
 ENGINES: tuple[str, ...] = get_args(EngineChoice)
 RESTORES: tuple[str, ...] = get_args(Restore)
 OUTPUT_FORMATS: tuple[str, ...] = get_args(OutputFormat)
+SWAPPERS: tuple[str, ...] = get_args(SwapperChoice)
+PIXEL_BOOSTS: tuple[str, ...] = get_args(PixelBoost)
+DEFAULT_SWAPPER = "inswapper_128"
 
 MAX_FACE_INDEX = 99
 
@@ -77,6 +83,10 @@ class SwapOptions(BaseModel):
     codeformer_weight: float = Field(0.95, ge=0, le=1, description="CodeFormer fidelity: 0 quality, 1 fidelity.")
     restore_visibility: float = Field(1.0, ge=0.1, le=1, description="How much of the restored face shows.")
     output_format: OutputFormat = Field("same", description="'same' keeps GIF as GIF and makes MP4 otherwise.")
+    swapper: SwapperChoice = Field(DEFAULT_SWAPPER, description="The neural engine's swap model.")
+    pixel_boost: PixelBoost = Field(
+        "native", description="Swap at this crop size (a whole multiple of the swapper's size) by running the model "
+                              "on each sub-pixel phase: 512 with inswapper_128 is 16 model calls per face.")
 
     @field_validator("target_faces", mode="before")
     @classmethod
@@ -118,7 +128,30 @@ class SwapOptions(BaseModel):
         if self.engine == "classic" and (self.target_gender != "any" or self.source_gender != "any"):
             raise ValueError("gender filters need the neural engine's gender model; the classic engine has none "
                              "(use engine 'neural' or 'auto' with the models installed, or leave gender 'any')")
+        if self.engine == "classic":
+            unsupported = self.classic_unsupported()
+            if unsupported:
+                raise ValueError(f"the classic engine cannot honour {unsupported}: it has no swap model (use engine "
+                                 "'neural' or 'auto' with the models installed)")
+        boost = self.pixel_boost_size
+        size = REGISTRY[self.swapper].input_size
+        if boost is not None and (boost < size or boost % size):
+            choices = [choice for choice in PIXEL_BOOSTS[1:] if int(choice) % size == 0 and int(choice) >= size]
+            raise ValueError(f"pixel_boost {boost} is not a whole multiple of {self.swapper}'s {size} px; choose "
+                             f"native or one of {', '.join(choices)}")
         return self
+
+    def classic_unsupported(self) -> str:
+        """The options set here that only a neural swapper can honour ('' when none), named with their values."""
+        wrong = [f"{name}={getattr(self, name)!r}" for name, default in (("swapper", DEFAULT_SWAPPER),
+                                                                        ("pixel_boost", "native"))
+                 if getattr(self, name) != default]
+        return ", ".join(wrong)
+
+    @property
+    def pixel_boost_size(self) -> int | None:
+        """The boosted crop size in pixels, None for the swapper's native size."""
+        return None if self.pixel_boost == "native" else int(self.pixel_boost)
 
     @classmethod
     def parse(cls, data: dict[str, Any] | None = None, /, **fields: Any) -> SwapOptions:

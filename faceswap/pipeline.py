@@ -1,8 +1,8 @@
 """The one way through: `run(options, runtime, output)` swaps faces in a video and reports what it did.
 
-Stages, streaming: decode → analyse (track) → select → swap → restore → encode. Decoding and encoding run in their
-own threads with small bounded queues, so memory stays flat however long the video is, and no frame ever touches
-the disk. Progress is reported per frame; a cancel request is honoured between frames.
+Stages, streaming: decode → swap session (track → select → swap → restore, `swap.session`) → encode. Decoding
+and encoding run in their own threads with small bounded queues, so memory stays flat however long the video is,
+and no frame ever touches the disk. Progress is reported per frame; a cancel request is honoured between frames.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from faceswap.media.probe import VideoInfo, probe_video
 from faceswap.options import SwapOptions
 from faceswap.report import FaceCounts, Progress, SwapReport, SwapResult
 from faceswap.runtime import Runtime
+from faceswap.swap.session import SwapSession
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,8 @@ def run(options: SwapOptions, runtime: Runtime, output: Path, *, progress: Progr
         output = _output_path(Path(output), fmt)
 
         # 2. Engine and restorer (models load once per process, in the Runtime).
-        engine = runtime.engine(options.engine)
-        _check_engine_supports(options, engine)
+        engine = runtime.engine(options.engine, swapper=options.swapper)
+        check_engine_supports(options, engine)
         restorer = runtime.restorer(options.restore) if options.restore != "none" else None
 
         # 3. Source faces, prepared once.
@@ -106,7 +107,14 @@ def prepare_sources(image: Frame, options: SwapOptions, engine: Engine) -> list[
             for index in options.source_faces]
 
 
-def _check_engine_supports(options: SwapOptions, engine: Engine) -> None:
+def check_engine_supports(options: SwapOptions, engine: Engine) -> None:
+    """Refuse options the engine that will run cannot honour (e.g. 'auto' fell back to classic)."""
+    unsupported = options.classic_unsupported() if engine.name == "classic" else ""
+    if unsupported:
+        raise FaceSwapError(
+            "invalid_request", f"The classic engine ran, and it cannot honour {unsupported}: it has no swap model. "
+            "Install the neural models (`python -m faceswap models download`) and use engine 'neural', or leave "
+            "these options at their defaults.", field=unsupported.partition("=")[0])
     gendered = options.target_gender != "any" or options.source_gender != "any"
     if gendered and not engine.analyzer.has_gender:
         raise FaceSwapError(
@@ -144,6 +152,8 @@ def _swap_stream(info: VideoInfo, options: SwapOptions, engine: Engine, restorer
     selector = TargetSelector(options, engine.analyzer)
     if options.reference_frame is not None and options.selection == "track" and options.target_faces != "all":
         seed_from_reference_frame(selector, info, options, engine)
+    session = SwapSession.for_stream(options, engine.analyzer, engine.swapper, sources, restorer=restorer,
+                                     selector=selector, tracker=tracker)
     stats = _Stats()
     frames = read_frames(info, start=options.start, end=options.end, frame_cap=options.frame_cap)
     with VideoWriter(output, info, fmt=fmt, start=options.start, end=options.end) as writer, \
@@ -151,19 +161,9 @@ def _swap_stream(info: VideoInfo, options: SwapOptions, engine: Engine, restorer
         for frame in decoded:
             if should_cancel is not None and should_cancel():
                 raise FaceSwapError("task_cancelled", "The swap was cancelled.")
-            image = frame.image
-            tracked = tracker.update(image, frame.time)
-            assignments = selector.select(image, tracked)
-            if assignments:
-                image = image.copy()
-                for assignment in assignments:
-                    image = engine.swapper.swap(image, assignment.face, sources[assignment.source])
-                if restorer is not None:
-                    for assignment in assignments:
-                        image = restorer.restore(image, assignment.face, visibility=options.restore_visibility,
-                                                 codeformer_weight=options.codeformer_weight)
-            encoder.put(dataclasses.replace(frame, image=image))
-            stats.add(len(tracked), len(assignments))
+            result = session.process(frame.image, frame.time)
+            encoder.put(dataclasses.replace(frame, image=result.image))
+            stats.add(result.faces, result.swapped)
             stats.duration_s = frame.time - (options.start or 0.0)
             if progress is not None:
                 progress(Progress(stats.frames, max(total, stats.frames)))

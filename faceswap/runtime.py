@@ -1,7 +1,8 @@
 """Runtime: the one object that owns loaded models. The app creates it once and passes it down.
 
-It resolves the engine choice ('auto' picks neural when its models are present or downloadable, else classic
-and says so), caches loaded engines and restorers per process, and reports which inference provider ran.
+It resolves the engine choice ('auto' picks neural when its models are present, else classic and says so in one
+line; models download by themselves only with FACESWAP_AUTO_DOWNLOAD=1), caches loaded engines and restorers per
+process, and reports which inference provider ran.
 Nothing here is module-level state: two Runtimes with different settings can live side by side (tests do).
 """
 
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from faceswap.config import Settings
 from faceswap.errors import FaceSwapError
+from faceswap.models.store import fallback_notice, may_download_unasked
 
 if TYPE_CHECKING:
     from faceswap.engines.base import Engine, FaceRestorer
@@ -31,34 +33,33 @@ class Runtime:
 
         self.settings = settings or Settings.from_env()
         self.models: ModelStore = models or ModelStore(self.settings)
-        self.sessions: SessionFactory = SessionFactory(self.settings.providers)
+        self.sessions: SessionFactory = SessionFactory(self.settings.providers, device_id=self.settings.device_id)
         self._lock = threading.RLock()
         self._engines: dict[str, Engine] = {}
         self._restorers: dict[str, FaceRestorer] = {}
 
-    def engine(self, choice: EngineChoice) -> Engine:
-        """The engine to run for `choice`; 'auto' never fails for lack of neural models, it falls back."""
+    def engine(self, choice: EngineChoice, *, swapper: str = "inswapper_128") -> Engine:
+        """The engine to run for `choice` (with `swapper` for neural); 'auto' never fails for lack of neural models,
+        it falls back to classic."""
         with self._lock:
             if choice == "classic":
                 return self._classic()
             if choice == "neural":
-                return self._neural()
+                return self._neural(swapper)
             try:
-                return self._neural()
+                return self._neural(swapper)
             except FaceSwapError as exc:
                 if exc.code != "model_not_available":
                     raise
                 log.info("engine auto: neural models unavailable (%s); using classic", exc.message)
-                classic = self._classic()
-                notice = f"The classic engine ran because the neural engine's models are not usable: {exc.message}"
-                return classic.with_notice(notice)
+                return self._classic().with_notice(fallback_notice(exc))
 
     def restorer(self, kind: Restore) -> FaceRestorer:
         from faceswap.restore import RESTORER_MODELS, load_restorer
 
         with self._lock:
             if kind not in self._restorers:
-                paths = self.models.ensure(RESTORER_MODELS[kind], download=self.settings.allow_model_download)
+                paths = self.models.ensure(RESTORER_MODELS[kind], download=may_download_unasked(self.settings))
                 self._restorers[kind] = load_restorer(kind, paths, self.sessions)
             return self._restorers[kind]
 
@@ -75,13 +76,15 @@ class Runtime:
             self._engines["classic"] = load_classic_engine()
         return self._engines["classic"]
 
-    def _neural(self) -> Engine:
-        if "neural" not in self._engines:
-            from faceswap.engines.neural import NEURAL_MODELS, load_neural_engine
+    def _neural(self, swapper: str) -> Engine:
+        key = f"neural:{swapper}"  # the engine family and its swapper model
+        if key not in self._engines:
+            from faceswap.engines.neural import load_neural_engine, neural_models
 
-            paths = self.models.ensure(NEURAL_MODELS, download=self.settings.allow_model_download)
-            engine = load_neural_engine(paths, self.sessions)
-            for notice in self.models.notices(NEURAL_MODELS):  # files used unverified, by the user's choice
+            names = neural_models(swapper)
+            paths = self.models.ensure(names, download=may_download_unasked(self.settings))
+            engine = load_neural_engine(paths, self.sessions, swapper=swapper)
+            for notice in self.models.notices(names):  # files used unverified, by the user's choice
                 engine = engine.with_notice(notice)
-            self._engines["neural"] = engine
-        return self._engines["neural"]
+            self._engines[key] = engine
+        return self._engines[key]

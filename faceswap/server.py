@@ -15,11 +15,15 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from faceswap import __version__
 from faceswap.api import files, openoctopus, segmind, wavespeed
 from faceswap.api.common import ApiContext, RateLimiter
-from faceswap.api.errors import RequestGuard, install_error_handlers, install_unknown_route_handlers
+from faceswap.api.errors import allowed_methods, install_error_handlers, install_unknown_route_handlers
+from faceswap.api.guard import RequestGuard
+from faceswap.api.openapi_doc import install_openapi
+from faceswap.api.quotas import UploadQuota
 from faceswap.config import Settings
 from faceswap.jobs import JobService
 
@@ -52,10 +56,11 @@ def create_app(settings: Settings | None = None, *, with_ui: bool = True, runtim
 
     app = FastAPI(title="faceswap", version=__version__, description=_DESCRIPTION, lifespan=lifespan,
                   docs_url="/docs", openapi_url="/openapi.json", redoc_url=None)
-    app.state.api = ApiContext(service, settings, RateLimiter(settings.rate_limit_per_minute))
+    app.state.api = ApiContext(service, settings, RateLimiter(settings.rate_limit_per_minute),
+                               UploadQuota(settings.max_open_uploads, settings.max_open_upload_bytes,
+                                           settings.retention_s))
     app.state.service, app.state.runtime, app.state.settings = service, runtime, settings
     install_error_handlers(app)
-    app.add_middleware(RequestGuard, max_body=2 * (settings.max_upload_bytes * 4 // 3 + 4) + 1024 * 1024)
 
     async def health(request: Request) -> dict[str, Any]:
         return {"status": "ok", "service": "faceswap", "version": __version__,
@@ -67,6 +72,10 @@ def create_app(settings: Settings | None = None, *, with_ui: bool = True, runtim
     for router in routers:
         app.include_router(router)
     install_unknown_route_handlers(app, routers)
+    app.add_middleware(RequestGuard, settings=settings, allowed_methods=lambda path: allowed_methods(routers, path))
+    if settings.trusted_proxies:  # outermost, so every layer sees the forwarded client address
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
+    install_openapi(app, keys_required=bool(settings.api_keys))
     if not (with_ui and _mount_ui(app, service, runtime, settings)):
         app.add_api_route("/", health, methods=["GET"], summary="Health check", tags=["Health"],
                           operation_id="health_root")

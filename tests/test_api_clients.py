@@ -35,6 +35,8 @@ from media_factory import (
 from faceswap.config import Settings
 from faceswap.server import create_app
 
+pytestmark = pytest.mark.slow  # real swaps through subprocesses, servers or clients: the full run only
+
 segmind = pytest.importorskip("segmind")
 wavespeed = pytest.importorskip("wavespeed")
 

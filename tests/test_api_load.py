@@ -21,6 +21,8 @@ from media_factory import ClipSpec, hanks_photo, row_layout, t1_patches, write_c
 from faceswap.config import Settings
 from faceswap.server import create_app
 
+pytestmark = pytest.mark.slow  # real swaps through subprocesses, servers or clients: the full run only
+
 TESTS = Path(__file__).parent
 MODEL = "openoctopus/video-face-swap"
 

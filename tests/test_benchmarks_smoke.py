@@ -14,6 +14,8 @@ import onnx
 import onnxruntime
 import pytest
 
+pytestmark = pytest.mark.slow  # real swaps through subprocesses, servers or clients: the full run only
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -46,6 +46,7 @@ end of the previous event chain now and then never gets its answer to the page, 
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="BROWSER TEST NOT RUN: /usr/bin/chromium is missing; install it "
                        "with `apt-get install -y chromium` to drive the UI in a real browser"),
 ]

@@ -6,6 +6,7 @@ with the input clip, frame by frame, region by region.
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -26,6 +27,8 @@ from media_factory import (
     t1_patches,
     write_clip,
 )
+
+pytestmark = pytest.mark.slow  # real swaps through subprocesses, servers or clients: the full run only
 
 PATCH = 180
 SPEC = ClipSpec(width=640, height=360, fps=12, frames=24)
@@ -101,22 +104,31 @@ def test_frames_fps_audio_and_marking_survive(media, swapped_slot0):
     assert "faceswap" in marks and "ai-generated" in marks
 
 
+@functools.cache
+def _dlib_models() -> tuple:
+    """dlib's own detector, landmark predictor and face encoder, loaded once for the module (~130 MB of weights)."""
+    import dlib
+    import face_recognition_models as frm
+
+    return (dlib.get_frontal_face_detector(), dlib.shape_predictor(frm.pose_predictor_model_location()),
+            dlib.face_recognition_model_v1(frm.face_recognition_model_location()))
+
+
 def identity_distance(image: np.ndarray, box: tuple[int, int, int, int], reference: np.ndarray) -> float:
     """dlib's 128-d face descriptor distance (the measure dlib documents: < 0.6 means the same person).
 
     Independent of the swap: the classic engine warps pixels by landmarks and never optimises this network."""
-    import dlib
-    import face_recognition_models as frm
-
-    detector = dlib.get_frontal_face_detector()
-    predictor = dlib.shape_predictor(frm.pose_predictor_model_location())
-    encoder = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
+    detector, predictor, encoder = _dlib_models()
 
     def descriptor(img: np.ndarray, region: tuple[int, int, int, int] | None) -> np.ndarray:
+        if region is not None:  # look around the region only (its own size each side): the same face, less work
+            x1, y1, x2, y2 = region
+            margin = x2 - x1
+            img = img[max(y1 - margin, 0):y2 + margin, max(x1 - margin, 0):x2 + margin]
         rgb = np.ascontiguousarray(img[:, :, ::-1])
         found = detector(rgb, 1)
         if region is not None:
-            cx, cy = (region[0] + region[2]) / 2, (region[1] + region[3]) / 2
+            cx, cy = rgb.shape[1] / 2, rgb.shape[0] / 2
             found = [d for d in found if d.left() < cx < d.right() and d.top() < cy < d.bottom()]
         assert found, "no face where one was expected"
         return np.array(encoder.compute_face_descriptor(rgb, predictor(rgb, found[0])))

@@ -3,8 +3,13 @@ time limits, and the address pinning (one DNS lookup, the connection goes to the
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import ipaddress
 import socket
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -163,3 +168,74 @@ def test_dns_is_resolved_once_and_the_checked_address_is_used(tmp_path: Path, se
     assert path.read_bytes() == INSIGHTFACE_T1.read_bytes()
     assert lookups == ["media.example"], "one lookup per hop; the connection uses the checked address"
     assert hosts == [f"media.example:{port}"], "the Host header keeps the URL's name"
+
+
+class _Trickle(http.server.BaseHTTPRequestHandler):
+    """Sends its answer one byte per `interval` seconds: the whole response on /headers, the body on /body."""
+
+    interval = 1.0
+    total = 30
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: {self.total}\r\n\r\n".encode()
+        payload = (head if self.path == "/headers" else b"") + b"x" * self.total
+        if self.path != "/headers":
+            self.wfile.write(head)
+            self.wfile.flush()
+        try:
+            for byte in payload:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(self.interval)
+        except OSError:  # the client gave up, as it should
+            pass
+
+
+@contextlib.contextmanager
+def trickle_server() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("path", ["/body", "/headers"])
+def test_a_one_byte_per_second_server_is_dropped_at_the_deadline(tmp_path: Path, path: str) -> None:
+    quick = settings(tmp_path, url_allowlist=("127.0.0.1",), fetch_timeout_s=2.0, fetch_min_bytes_per_s=0)
+    with trickle_server() as base:
+        started = time.monotonic()
+        with pytest.raises(FaceSwapError) as caught:
+            fetch_url(f"{base}{path}", tmp_path / "out", quick, field="video")
+        took = time.monotonic() - started
+    print(f"1 byte/s on {path}: refused after {took:.2f} s (deadline 2 s)")
+    assert caught.value.code == "upstream_timeout" and "longer than 2 s" in caught.value.message
+    assert 1.9 <= took < 2.6, f"refused after {took:.2f} s; the deadline is 2 s"
+    assert not list((tmp_path / "out").glob("*")), "the partial download is deleted"
+
+
+def test_a_server_below_the_minimum_rate_is_dropped_before_the_deadline(tmp_path: Path) -> None:
+    strict = settings(tmp_path, url_allowlist=("127.0.0.1",), fetch_timeout_s=60.0, fetch_min_bytes_per_s=1024,
+                      fetch_rate_window_s=1.0)
+    with trickle_server() as base:
+        started = time.monotonic()
+        with pytest.raises(FaceSwapError) as caught:
+            fetch_url(f"{base}/body", tmp_path / "out", strict, field="video")
+        took = time.monotonic() - started
+    print(f"1 byte/s with a 1 KB/s minimum: refused after {took:.2f} s")
+    assert caught.value.code == "upstream_timeout" and "too slowly" in caught.value.message
+    assert took < 2.5, f"refused after {took:.2f} s; a 1 s window should end it within about 1-2 s"
+
+
+def test_a_fast_server_passes_the_rate_check(tmp_path: Path, served: Path) -> None:
+    strict = settings(tmp_path, url_allowlist=("127.0.0.1",), fetch_min_bytes_per_s=1024, fetch_rate_window_s=0.2)
+    with file_server(served) as base:
+        path = fetch_url(f"{base}/face.jpg", tmp_path / "out", strict, field="face")
+    assert path.read_bytes() == INSIGHTFACE_T1.read_bytes()

@@ -11,6 +11,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+from checks import expect
 from media_factory import (
     ClipSpec,
     hanks_photo,
@@ -24,7 +25,6 @@ from media_factory import (
 from PIL import Image
 
 from faceswap.config import Settings
-from faceswap.errors import FaceSwapError
 from faceswap.media import (
     VideoWriter,
     load_image,
@@ -68,15 +68,6 @@ def faststart_clip(clip: Path, folder: Path) -> Path:
     data = target.read_bytes()
     assert data.find(b"moov") < data.find(b"mdat")
     return target
-
-
-def expect(code: str, call, *words: str) -> FaceSwapError:
-    with pytest.raises(FaceSwapError) as caught:
-        call()
-    assert caught.value.code == code, caught.value.message
-    for word in words:
-        assert word.lower() in caught.value.message.lower(), caught.value.message
-    return caught.value
 
 
 # -- probing -----------------------------------------------------------------------------------------------------

@@ -51,7 +51,10 @@ def copying_downloader(files: dict[str, Path], calls: list[str], *, corrupt: boo
 
 # ------------------------------------------------------------------------------------------------ registry
 def test_registry_pins_the_published_files() -> None:
-    assert set(REGISTRY) == {"det_10g", "w600k_r50", "genderage", "inswapper_128", "gfpgan_1.4", "codeformer"}
+    assert {name for name, spec in REGISTRY.items() if not spec.optional} == {
+        "det_10g", "w600k_r50", "genderage", "inswapper_128", "gfpgan_1.4", "codeformer"}
+    assert {name for name, spec in REGISTRY.items() if spec.optional} == {
+        "hyperswap_1a_256", "hyperswap_1b_256", "hyperswap_1c_256"}  # swappers the user opts into
     inswapper = REGISTRY["inswapper_128"]
     assert inswapper.sha256 == "e4a3f08c753cb72d04e10aa0f7dbe3deebbf39567d4ead6dce08e98aa49e16af"  # the original
     assert inswapper.size == 554_253_681 and inswapper.repo_id == "hacksider/deep-live-cam"
@@ -68,7 +71,7 @@ def test_registry_pins_the_published_files() -> None:
 def test_resolve_names_accepts_names_files_and_groups() -> None:
     assert resolve_names(["neural"]) == GROUPS["neural"]
     assert resolve_names(["inswapper_128.onnx", "codeformer", "inswapper_128"]) == ("inswapper_128", "codeformer")
-    assert resolve_names([]) == tuple(REGISTRY)
+    assert resolve_names([]) == tuple(name for name, spec in REGISTRY.items() if not spec.optional)
     with pytest.raises(FaceSwapError) as info:
         resolve_names(["inswapper"])
     assert info.value.code == "invalid_request" and "inswapper_128" in info.value.message
@@ -83,7 +86,7 @@ def test_missing_files_without_download_name_the_fix(tmp_path: Path) -> None:
     error = info.value
     assert error.code == "model_not_available"
     assert "det_10g.onnx" in error.message and "inswapper_128.onnx" in error.message
-    assert str(tmp_path / "models") in error.message
+    assert str(tmp_path) not in error.message and "FACESWAP_MODELS_DIR" in error.message, "no host path"
     assert "python -m faceswap models download det_10g inswapper_128" in error.message
 
 
@@ -121,7 +124,7 @@ def test_unreachable_hub_fails_fast_with_the_fix(tmp_path: Path, monkeypatch: py
     message = info.value.message
     assert info.value.code == "model_not_available"
     assert "cannot reach the Hugging Face Hub" in message and "offline" in message
-    assert str(tmp_path / "models") in message and "python -m faceswap models download genderage" in message
+    assert str(tmp_path) not in message and "python -m faceswap models download genderage" in message
     assert not list((tmp_path / "models").iterdir())  # no staging folder left behind
 
 

@@ -18,6 +18,8 @@ from faceswap.models.store import ModelStore
 from faceswap.options import SwapOptions
 from faceswap.runtime import Runtime
 
+pytestmark = pytest.mark.slow  # real swaps through subprocesses, servers or clients: the full run only
+
 W, H, PATCH, FRAMES = 640, 360, 180, 12
 LAYOUT = mf.row_layout(3, PATCH, W, H)
 

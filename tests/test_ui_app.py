@@ -39,6 +39,8 @@ from media_factory import (
 
 from faceswap.config import Settings
 
+pytestmark = pytest.mark.slow  # real swaps through subprocesses, servers or clients: the full run only
+
 PATCH = 180
 CLIP = ClipSpec(width=640, height=360, fps=12, frames=24)
 LONG_CLIP = ClipSpec(width=640, height=360, fps=12, frames=240, audio=False)

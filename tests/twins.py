@@ -431,3 +431,22 @@ def build_twin_set(directory: Path, *, variant: Variant = "real", face_sizes: Se
         "codeformer": build_codeformer(directory / REGISTRY["codeformer"].filename, variant=variant),
     }
     return TwinSet(directory, paths, swapper, twin_specs(paths))
+
+
+# ------------------------------------------------------------------------------------------------ more swappers
+def build_hyperswap(path: Path, *, echo: bool = True, seed: int = 11) -> np.ndarray:
+    """hyperswap twin built to MODELS.md §17.1/§17.6: inputs `source` [1,512] then `target` [1,3,256,256] (float32),
+    outputs `output` [1,3,256,256] in [-1,1] and `mask` [1,1,256,256] (sigmoid).
+
+    `echo`: the output is the target input itself (so a wrong normalisation shows as a colour shift); else a flat
+    colour `tanh(source @ palette * 3)` per channel. Returns the palette."""
+    palette = np.random.default_rng(seed).standard_normal((512, 3)).astype(np.float32)
+    g = GraphBuilder("hyper")
+    colour = g.op("Tanh", [g.op("Mul", [g.op("MatMul", ["source", g.const(palette)]), g.const(3.0)])])
+    colour = g.op("Reshape", [colour, g.const(np.array([1, 3, 1, 1]), dtype=np.int64)])
+    keep, paint = (1.0, 0.0) if echo else (0.0, 1.0)
+    g.op("Add", [g.op("Mul", ["target", g.const(keep)]), g.op("Mul", [colour, g.const(paint)])], output="output")
+    g.op("Sigmoid", [g.op("ReduceMean", ["target"], axes=[1], keepdims=1)], output="mask")
+    g.save(path, [tensor("source", [1, 512]), tensor("target", [1, 3, 256, 256])],
+           [tensor("output", [1, 3, 256, 256]), tensor("mask", [1, 1, 256, 256])])
+    return palette

@@ -73,6 +73,8 @@ class ApiContext:
     service: JobService
     settings: Settings
     limiter: RateLimiter
+    uploads: Any = None
+    """The upload-ticket quota (`faceswap.api.quotas.UploadQuota`); None: no quota."""
 
 
 def context(request: Request) -> ApiContext:
@@ -82,23 +84,26 @@ def context(request: Request) -> ApiContext:
 # -- keys ---------------------------------------------------------------------------------------------------------
 
 def presented_key(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
+    return presented_key_in(request.headers)
+
+
+def presented_key_in(headers: Mapping[str, str]) -> str | None:
+    """The key in `Authorization: Bearer <key>` or `x-api-key` (header names in lower case)."""
+    header = headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
-    key = request.headers.get("x-api-key", "").strip()
+    key = headers.get("x-api-key", "").strip()
     return key or None
 
 
-def authenticate(request: Request) -> str | None:
-    """The caller's owner tag (a hash of its key), or None when the server runs without keys.
+def check_key(settings: Settings, key: str | None) -> str | None:
+    """The owner tag (a hash of the key), or None when the server runs without keys.
 
     Missing key: 401 `unauthorized`; a key that is not configured: 401 `invalid_api_key`.
     """
-    settings = context(request).settings
     if not settings.api_keys:
         return None
-    key = presented_key(request)
     if key is None:
         raise FaceSwapError("unauthorized", "This server needs an API key: send `Authorization: Bearer <key>` or "
                             "`x-api-key: <key>`.")
@@ -107,9 +112,18 @@ def authenticate(request: Request) -> str | None:
     return hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
+def authenticate(request: Request) -> str | None:
+    """The caller's owner tag (see `check_key`); the REST routes depend on it."""
+    return check_key(context(request).settings, presented_key(request))
+
+
+def caller_of(request: Request, owner: str | None) -> str:
+    """Whom limits count against: the key's owner tag, else the client's address."""
+    return owner or f"ip:{request.client.host if request.client else 'unknown'}"
+
+
 def limit_creation(request: Request, owner: str | None) -> None:
-    caller = owner or f"ip:{request.client.host if request.client else 'unknown'}"
-    context(request).limiter.take(caller)
+    context(request).limiter.take(caller_of(request, owner))
 
 
 def owned_job(ctx: ApiContext, job_id: str, owner: str | None) -> Job:
@@ -159,12 +173,23 @@ def client_input(value: str, *, field: str, request: Request, ctx: ApiContext) -
             return ctx.service.input_ref(file_id)
         precheck_url(text, ctx.settings, field=field)
         return text
+    limit = inline_limit(ctx.settings)
+    if len(text) // 4 * 3 > limit + 3 * 1024:  # the payload alone, before decoding it (a data URI's header is short)
+        raise FaceSwapError("media_too_large", f"{field}: inline data (data URI or base64) is limited to "
+                            f"{limit / 1e6:.1f} MB; send larger files by URL or through an upload "
+                            "(POST /api/v3/media/uploads).", field=field)
     decoded = decode_inline(text, ctx.settings, field=field)
     if decoded is None:
         raise FaceSwapError("invalid_request", f"{field}: give an http(s) URL, a data URI or base64 data "
                             "(paths on the server are not accepted).", field=field)
     data, suffix = decoded
     return ctx.service.input_ref(ctx.service.store_file(data, filename=f"{field.rsplit('.', 1)[-1]}{suffix}"))
+
+
+def inline_limit(settings: Settings) -> int:
+    """The largest decoded media a JSON body may carry inline, as a data URI or base64 (FACESWAP_MAX_INLINE_MB,
+    never above FACESWAP_MAX_UPLOAD_MB)."""
+    return min(settings.max_inline_bytes, settings.max_upload_bytes)
 
 
 def build_options(fields: Mapping[str, Any], names: Mapping[str, str]) -> SwapOptions:

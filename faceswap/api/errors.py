@@ -5,8 +5,8 @@
 - Everything else (OpenOctopus, files, health): `{"error": {"code", "message", "retryable"}}`.
 
 Auth failures, unknown routes, bad JSON and crashes go through the same renderer; a crash is logged with its trace
-and answered with `internal_error`, never with the trace. The ASGI guard in front of the REST routes answers 413
-for bodies over the limit and 415 for bodies that are not JSON, before they are read into memory.
+and answered with `internal_error`, never with the trace. The ASGI guard in front of the REST routes
+(`faceswap.api.guard`) answers 401, 405, 413 and 415 before a body is read.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from faceswap.api.common import RateLimited
 from faceswap.errors import FaceSwapError
@@ -63,7 +62,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if isinstance(exc.__cause__, FaceSwapError):  # FastAPI wraps errors raised while it reads the body
             return render(request.url.path, exc.__cause__)
-        return render(request.url.path, *http_failure(request, exc.status_code))
+        response = render(request.url.path, *http_failure(request, exc.status_code))
+        if exc.headers and "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
 
     async def crash(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -108,15 +110,20 @@ def http_failure(request: Request, status: int) -> tuple[FaceSwapError, int]:
     return FaceSwapError("invalid_request", f"The request could not be served (HTTP {status})."), status
 
 
+def allowed_methods(routers: list[APIRouter], path: str) -> list[str]:
+    """The methods the routers serve on `path` (empty when no route has that path)."""
+    scope = {"type": "http", "path": path, "root_path": "", "headers": []}
+    return sorted({method for router in routers for route in router.routes
+                   for method in (getattr(route, "methods", None) or ())
+                   if route.matches({**scope, "method": method})[0] == Match.FULL})
+
+
 def install_unknown_route_handlers(app: FastAPI, routers: list[APIRouter]) -> None:
     """Unknown paths under the REST prefixes answer in their dialect even when the UI is mounted at "/" (which
     would otherwise take every path); a known path with the wrong method answers 405."""
 
     async def unknown(request: Request) -> JSONResponse:
-        scope = {"type": "http", "path": request.url.path, "root_path": "", "headers": []}
-        allowed = sorted({method for router in routers for route in router.routes
-                          for method in (getattr(route, "methods", None) or ())
-                          if route.matches({**scope, "method": method})[0] == Match.FULL})
+        allowed = allowed_methods(routers, request.url.path)
         if allowed:
             error, status = http_failure(request, 405)
             response = render(request.url.path, error, status=status)
@@ -127,57 +134,6 @@ def install_unknown_route_handlers(app: FastAPI, routers: list[APIRouter]) -> No
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
     for prefix in ("/v1", "/v2", "/api"):
         app.add_api_route(prefix + "/{rest:path}", unknown, methods=methods, include_in_schema=False)
-
-
-class RequestGuard:
-    """ASGI middleware for the REST prefixes: 413 over `max_body` bytes, 415 for a POST body that is not JSON.
-
-    The size is checked on the Content-Length header and again while the body streams in (chunked bodies).
-    Upload PUTs are limited by their own ticket, not here.
-    """
-
-    def __init__(self, app: ASGIApp, *, max_body: int) -> None:
-        self.app = app
-        self.max_body = max_body
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith(API_PREFIXES) or scope.get("method") != "POST":
-            await self.app(scope, receive, send)
-            return
-        headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
-        length = headers.get("content-length", "")
-        if length.isdigit() and int(length) > self.max_body:
-            await self._reject(scope, receive, send, self._too_large())
-            return
-        content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if content_type and length != "0" and not (content_type == "application/json"
-                                                   or content_type.endswith("+json")):
-            error = FaceSwapError("unsupported_media", f"Send the request body as JSON (Content-Type: "
-                                  f"application/json), not {content_type}.")
-            await self._reject(scope, receive, send, error)
-            return
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body:
-                    raise self._too_large()
-            return message
-
-        await self.app(scope, limited_receive, send)
-
-    def _too_large(self) -> FaceSwapError:
-        return FaceSwapError("media_too_large", f"The request body is larger than the {self.max_body / 1e6:.0f} MB "
-                             "this server accepts; send large files by URL or upload them first.")
-
-    async def _reject(self, scope: Scope, receive: Receive, send: Send, error: FaceSwapError) -> None:
-        response = render(scope.get("path", ""), error)
-        response.headers["Connection"] = "close"
-        await response(scope, receive, send)
 
 
 def _short(value: Any) -> str:

@@ -21,6 +21,7 @@ from faceswap.api.common import (
     authenticate,
     base_url,
     build_options,
+    caller_of,
     client_input,
     context,
     file_url,
@@ -97,9 +98,18 @@ async def get_prediction(prediction_id: str, request: Request,
 async def upload_ticket(body: UploadTicketRequest, request: Request,
                         owner: str | None = Depends(authenticate)) -> dict[str, Any]:
     ctx = context(request)
-    info, token = await run_in_threadpool(
-        lambda: ctx.service.reserve_upload(filename=body.filename, size=body.size, content_type=body.content_type))
+    limit_creation(request, owner)
+    handle = ctx.uploads.admit(caller_of(request, owner), body.size) if ctx.uploads else None
+    try:
+        info, token = await run_in_threadpool(
+            lambda: ctx.service.reserve_upload(filename=body.filename, size=body.size, content_type=body.content_type))
+    except BaseException:
+        if handle:
+            ctx.uploads.closed(handle)
+        raise
     file_id = info.id
+    if handle:
+        ctx.uploads.bind(handle, file_id)
     base = base_url(request, ctx.settings)
     return _envelope({
         "upload": {"method": "PUT", "url": f"{base}/api/v3/media/uploads/{file_id}?token={token}",
@@ -127,6 +137,9 @@ async def upload_bytes(file_id: str, request: Request, token: str = Query(min_le
     except BaseException:
         ctx.service.blobs.delete(file_id)
         raise
+    finally:
+        if ctx.uploads:
+            ctx.uploads.closed(file_id)
     await run_in_threadpool(ctx.service.blobs.finish_upload, file_id, written)
     return _envelope({"download_url": file_url(request, ctx.settings, file_id), "size": written})
 

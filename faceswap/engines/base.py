@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
 
 from faceswap.faces.types import BBox, Face, Frame
 
@@ -41,7 +44,9 @@ class FaceAnalyzer(Protocol):
 
 
 class FaceSwapper(Protocol):
-    name: EngineName
+    """A swapper that works on the whole frame itself (the classic engine warps landmarks and blends on its own)."""
+
+    name: str
 
     def prepare_source(self, image: Frame, face: Face) -> Any:
         """Everything the swapper needs from one face of the face photo, computed once per run."""
@@ -53,6 +58,26 @@ class FaceSwapper(Protocol):
         Only the target face's region changes. The frame may be modified in place: the pipeline passes a frame
         it owns and uses the returned array.
         """
+        ...
+
+
+@runtime_checkable
+class CropSwapper(Protocol):
+    """A swap model adapter: one aligned crop in, the swapped crop out. The swap session aligns, masks and pastes."""
+
+    name: str
+    """The model's registry name (`inswapper_128`)."""
+    size: int
+    """The model's crop size in pixels."""
+    template: NDArray[np.float64]
+    """Five-point template at `size` (faces.align)."""
+
+    def prepare_source(self, image: Frame, face: Face) -> Any:
+        """Everything the swapper needs from one face of the face photo, computed once per run."""
+        ...
+
+    def swap_crop(self, crop: Frame, source: Any) -> Frame:
+        """The swapped face for an aligned BGR uint8 crop of `size`, as a BGR uint8 crop of the same size."""
         ...
 
 
@@ -70,7 +95,7 @@ class Engine:
 
     name: EngineName
     analyzer: FaceAnalyzer
-    swapper: FaceSwapper
+    swapper: FaceSwapper | CropSwapper
     notices: list[str] = field(default_factory=list)
     provider: str = "cpu"
     """Where inference runs: 'cpu' for classic, the onnxruntime provider actually used for neural."""

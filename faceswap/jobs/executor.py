@@ -71,7 +71,7 @@ def _never() -> bool:
 class _Heartbeat:
     """Progress and stop bookkeeping for one running task; every answer comes from the store."""
 
-    def __init__(self, store: JobStore, lease: Lease, stopping: Callable[[], bool]) -> None:
+    def __init__(self, store: JobStore, lease: Lease, stopping: Callable[[], bool], timeout_s: float) -> None:
         self._store = store
         self._lease = lease
         self._stopping = stopping
@@ -79,6 +79,8 @@ class _Heartbeat:
         self.frames_done = self.frames_total = 0
         self._beat_frames = 0
         self._beat_time = 0.0
+        self._timeout_s = timeout_s
+        self._deadline = time.monotonic() + timeout_s if timeout_s > 0 else None
 
     @property
     def stopping(self) -> bool:
@@ -92,6 +94,9 @@ class _Heartbeat:
             self.beat()
 
     def should_cancel(self) -> bool:
+        if self._deadline is not None and time.monotonic() > self._deadline:  # the per-job wall-clock limit
+            raise FaceSwapError("timeout", f"The job ran longer than the {self._timeout_s:g} s this server allows "
+                                "for one job; swap a shorter part (start/end) or a smaller video.")
         if not self.stopping and time.monotonic() - self._beat_time >= CANCEL_POLL_S:
             self.beat()
         return self.stopping
@@ -116,7 +121,7 @@ def run_task(context: TaskContext, lease: Lease, stopping: Callable[[], bool] = 
     """Run one claimed job to its end and record the outcome under its lease. `stopping` says that this worker is
     shutting down (the job then goes back to the queue)."""
     job_id = lease.job_id
-    heartbeat = _Heartbeat(context.store, lease, stopping)
+    heartbeat = _Heartbeat(context.store, lease, stopping, context.settings.job_timeout_s)
     workdir = context.settings.data_dir / "work" / f"{job_id}-{lease.attempt}"
     try:
         record = context.store.get(job_id)

@@ -13,8 +13,9 @@ import av.container
 
 from faceswap.errors import FaceSwapError
 from faceswap.faces.types import Frame
+from faceswap.media.limits import FrameGuard, picture_refused
 from faceswap.media.probe import VideoInfo
-from faceswap.media.streams import damaged, open_input, to_bgr, upright
+from faceswap.media.streams import cap_decoder, damaged, open_input, to_bgr, upright
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,10 @@ def read_frames(info: VideoInfo, *, start: float | None = None, end: float | Non
     """Frames with start <= time < end, at most `frame_cap` of them (0 = no cap), in presentation order.
 
     Closing the generator early closes the file. A decode error mid-stream, or a stream that stops well short of
-    the length its header promises, raises `unsupported_media` saying where.
+    the length its header promises, raises `unsupported_media` saying where. Every decoded frame is checked against
+    `info.limits` before it is converted (`limits.FrameGuard`): too many frames, a time past the longest duration,
+    or a frame over the pixel limit raise `media_too_large`; a frame of another size within the limit is scaled to
+    the first frame's size.
     """
     low = max(start or 0.0, 0.0)
     high = math.inf if end is None else end
@@ -64,6 +68,8 @@ def _read_range(info: VideoInfo, low: float, high: float, frame_cap: int, *, see
     try:
         stream = container.streams.video[_video_position(container, info)]
         stream.thread_type = "AUTO"
+        if info.limits is not None:
+            cap_decoder(stream, info.limits.max_pixels)
         if seek:
             seek = _seek(container, stream, info, low - SEEK_MARGIN_S)
         yield from _decode(info, container, stream, low, high, frame_cap, seeked=seek)
@@ -96,15 +102,21 @@ def _decode(info: VideoInfo, container: av.container.InputContainer, stream: av.
     time = low
     last_end: float | None = None
     capped = False
+    guard = FrameGuard(info)
     frames = container.decode(stream)
     while True:
         try:
             frame = next(frames, None)
+        except av.error.ArgumentError as exc:  # the decoder refused a picture over the limit (cap_decoder)
+            if info.limits is None or not info.limits.max_pixels:
+                raise damaged(info.path, time, exc) from exc
+            raise picture_refused(info.path, info.limits.max_pixels, low if last_end is None else last_end) from exc
         except av.error.FFmpegError as exc:
             raise damaged(info.path, time, exc) from exc
         if frame is None:
             break
         time = _frame_time(frame, info, last_end)
+        size = guard.admit(frame, time)
         if time < low - 1e-6:
             continue
         if seeked and index == 0 and time > low + step:
@@ -113,7 +125,7 @@ def _decode(info: VideoInfo, container: av.container.InputContainer, stream: av.
             break
         duration = float(frame.duration * info.time_base) if frame.duration else None
         try:
-            image = upright(to_bgr(frame), info.rotation)
+            image = upright(to_bgr(frame, size), info.rotation)
         except (av.error.FFmpegError, ValueError) as exc:
             raise damaged(info.path, time, exc) from exc
         yield DecodedFrame(index, frame.pts, time, image, duration)

@@ -131,6 +131,8 @@ class VideoWriter:
         self._last_time: float | None = None
         self._last_duration = 1.0 / float(info.fps)
         self._durations: dict[int, int] = {}
+        self.bytes_written = 0
+        self._max_bytes = info.limits.max_output_bytes if info.limits is not None else 0
         try:
             options = {"movflags": "+faststart"} if fmt == "mp4" else {}
             self._container = av.open(str(self._temp), mode="w", format=fmt, options=options)
@@ -233,12 +235,20 @@ class VideoWriter:
                 packet.duration = duration
         if len(self._durations) > _MAX_PENDING_DURATIONS:  # an encoder that rewrites pts: stop tracking, stay flat
             self._durations.clear()
+        self._mux(packets)
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        self.bytes_written += sum(packet.size for packet in packets)
+        if self._max_bytes and self.bytes_written > self._max_bytes:
+            raise FaceSwapError("media_too_large", f"The output video grew past the {self._max_bytes / 2**20:,.0f} "
+                                "MB this server writes for one job; swap a shorter part (start/end) or a smaller "
+                                "video.", field="video")
         self._container.mux(packets)
 
     def _write_gif(self, frame: DecodedFrame, image: Frame) -> None:
         pts = self._monotonic(round((frame.time - self._first_time) * 100), frame)
         for picture in self._quantizer.convert(image, pts):
-            self._container.mux(self._stream.encode(picture))
+            self._mux(self._stream.encode(picture))
 
     @property
     def _stream(self) -> av.VideoStream:

@@ -5,10 +5,13 @@ private, link-local, shared (CGNAT), reserved, multicast and unspecified address
 including IPv4 addresses carried inside IPv6 (mapped, 6to4, Teredo, NAT64). The connection then goes to the checked
 address itself (the Host header and TLS name stay the URL's), so a second DNS answer cannot swap in another address.
 `settings.url_allowlist` names hosts or CIDR blocks that may be reached although private (tests, trusted LANs).
-Downloads stop at `settings.max_upload_bytes` and `settings.fetch_timeout_s`.
+Downloads stop at `settings.max_upload_bytes`; one total deadline (`settings.fetch_timeout_s`) holds for the DNS
+lookup and every socket read and write (the socket timeout is cut to what is left, see `media.deadline`), and a
+server slower than `settings.fetch_min_bytes_per_s` over a window is dropped, so a trickling server cannot hold a
+worker past the deadline.
 
-httpx does the HTTP (it is already a dependency); the address pinning is ours because no well-kept library offers
-it for httpx: the URL is rewritten to the IP and httpx's `sni_hostname` extension keeps certificate checks on the
+httpcore (httpx's transport, already a dependency) does the HTTP; the address pinning is ours because no well-kept
+library offers it: the URL is rewritten to the IP and the `sni_hostname` extension keeps certificate checks on the
 real name.
 """
 
@@ -19,16 +22,19 @@ import logging
 import mimetypes
 import secrets
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import SplitResult, urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from faceswap.config import Settings
 from faceswap.errors import FaceSwapError
+from faceswap.media.deadline import DeadlineBackend, TooSlow
 
 log = logging.getLogger(__name__)
 
@@ -146,62 +152,65 @@ def _download(target: Target, addresses: list[IPAddress], dest_dir: Path, settin
               deadline: float) -> Path | str:
     """Fetch one hop: the saved file, or the Location of a redirect."""
     last_error: Exception | None = None
+    backend = DeadlineBackend(deadline, min_bytes_per_s=settings.fetch_min_bytes_per_s,
+                              window_s=settings.fetch_rate_window_s)
     for address in addresses:
-        remaining = _remaining(deadline, target, field)
-        timeout = httpx.Timeout(remaining, connect=min(remaining, 10.0))
+        remaining = _remaining(deadline, target, field, settings)
         ip_host = f"[{address}]" if address.version == 6 else str(address)
         request_url = f"{target.scheme}://{ip_host}:{target.port}{target.path_and_query}"
-        headers = {"Host": target.host_header, "User-Agent": "faceswap-fetch/1", "Accept": "*/*",
-                   "Accept-Encoding": "identity"}
-        extensions = {"sni_hostname": target.host} if target.scheme == "https" and _ip_literal(target.host) is None \
-            else {}
+        headers = [(b"Host", target.host_header.encode("idna" if not target.host_header.isascii() else "ascii")),
+                   (b"User-Agent", b"faceswap-fetch/1"), (b"Accept", b"*/*"), (b"Accept-Encoding", b"identity")]
+        extensions: dict[str, object] = {"timeout": {"connect": min(remaining, 10.0), "read": remaining,
+                                                     "write": remaining, "pool": remaining}}
+        if target.scheme == "https" and _ip_literal(target.host) is None:
+            extensions["sni_hostname"] = target.host
         try:
-            with httpx.Client(trust_env=False, follow_redirects=False, timeout=timeout) as client:
-                request = client.build_request("GET", request_url, headers=headers, extensions=extensions)
-                response = client.send(request, stream=True)
-                try:
-                    return _handle(response, target, dest_dir, settings, field=field, deadline=deadline)
-                finally:
-                    response.close()
-        except httpx.ConnectError as exc:
+            with httpcore.ConnectionPool(ssl_context=ssl.create_default_context(), network_backend=backend) as pool, \
+                    pool.stream("GET", request_url, headers=headers, extensions=extensions) as response:
+                return _handle(response, target, dest_dir, settings, field=field, deadline=deadline)
+        except TooSlow as exc:
+            raise FaceSwapError("upstream_timeout", f"{field}: {_shown(target.url)} sent data too slowly ({exc}; "
+                                f"at least {settings.fetch_min_bytes_per_s / 1024:g} KB/s is needed).",
+                                field=field) from exc
+        except httpcore.ConnectError as exc:
             last_error = exc
             continue
-        except httpx.TimeoutException as exc:
-            raise FaceSwapError("upstream_timeout", f"{field}: downloading {_shown(target.url)} took longer than "
-                                f"{settings.fetch_timeout_s:g} s.", field=field) from exc
-        except httpx.HTTPError as exc:
+        except httpcore.TimeoutException as exc:
+            raise _timed_out(target, field, settings) from exc
+        except (httpcore.NetworkError, httpcore.ProtocolError, ssl.SSLError, ValueError) as exc:
             raise FaceSwapError("invalid_request", f"{field}: downloading {_shown(target.url)} failed: "
                                 f"{_describe(exc)}.", field=field) from exc
     raise FaceSwapError("invalid_request", f"{field}: could not connect to {target.host}: "
                         f"{_describe(last_error)}.", field=field) from last_error
 
 
-def _handle(response: httpx.Response, target: Target, dest_dir: Path, settings: Settings, *, field: str,
+def _handle(response: httpcore.Response, target: Target, dest_dir: Path, settings: Settings, *, field: str,
             deadline: float) -> Path | str:
-    if response.is_redirect:
-        location = response.headers.get("location")
+    headers = httpx.Headers(response.headers)
+    if response.status in (301, 302, 303, 307, 308):
+        location = headers.get("location")
         if not location:
             raise FaceSwapError("invalid_request", f"{field}: {_shown(target.url)} redirects without a Location.",
                                 field=field)
         return location
-    if response.status_code != 200:
+    if response.status != 200:
         raise FaceSwapError("invalid_request", f"{field}: downloading {_shown(target.url)} failed with HTTP "
-                            f"{response.status_code}.", field=field)
+                            f"{response.status}.", field=field)
     limit = settings.max_upload_bytes
-    declared = response.headers.get("content-length", "")
+    declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise _too_large(field, target, limit)
     dest_dir.mkdir(parents=True, exist_ok=True)
-    path = dest_dir / f"{field}-{secrets.token_hex(8)}{_suffix(target, response)}"
+    path = dest_dir / f"{field}-{secrets.token_hex(8)}{_suffix(target, headers)}"
     received = 0
     try:
         with path.open("wb") as out:
-            for chunk in response.iter_bytes(_CHUNK):
+            for chunk in response.iter_stream():  # one network read at a time, each under the deadline
                 received += len(chunk)
                 if received > limit:
                     raise _too_large(field, target, limit)
                 out.write(chunk)
-                _remaining(deadline, target, field)
+                _remaining(deadline, target, field, settings)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -224,7 +233,7 @@ def _resolve(target: Target, *, field: str, deadline: float) -> list[IPAddress]:
 
     thread = threading.Thread(target=lookup, name="faceswap-dns", daemon=True)
     thread.start()
-    thread.join(_remaining(deadline, target, field))
+    thread.join(max(0.0, deadline - time.monotonic()))
     if thread.is_alive():
         raise FaceSwapError("upstream_timeout", f"{field}: looking up {target.host} timed out.", field=field)
     if "error" in outcome:
@@ -268,21 +277,25 @@ def _host_header(parts: SplitResult, scheme: str) -> str:
     return netloc[: -len(default)] if netloc.endswith(default) else netloc
 
 
-def _suffix(target: Target, response: httpx.Response) -> str:
+def _suffix(target: Target, headers: httpx.Headers) -> str:
     path_suffix = Path(target.path_and_query.split("?", 1)[0]).suffix.lower()
     if path_suffix in _MEDIA_SUFFIXES:
         return path_suffix
-    content_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
     guessed = mimetypes.guess_extension(content_type) if content_type else None
     return guessed if guessed in _MEDIA_SUFFIXES else ".bin"
 
 
-def _remaining(deadline: float, target: Target, field: str) -> float:
+def _remaining(deadline: float, target: Target, field: str, settings: Settings) -> float:
     remaining = deadline - time.monotonic()
     if remaining <= 0:
-        raise FaceSwapError("upstream_timeout", f"{field}: downloading {_shown(target.url)} took too long.",
-                            field=field)
+        raise _timed_out(target, field, settings)
     return remaining
+
+
+def _timed_out(target: Target, field: str, settings: Settings) -> FaceSwapError:
+    return FaceSwapError("upstream_timeout", f"{field}: downloading {_shown(target.url)} took longer than "
+                         f"{settings.fetch_timeout_s:g} s.", field=field)
 
 
 def _refused(target: Target, field: str, reason: str) -> FaceSwapError:

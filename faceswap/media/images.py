@@ -20,6 +20,20 @@ from faceswap.media.units import check_input_file
 log = logging.getLogger(__name__)
 
 _HIGH_DEPTH_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+"""The only Pillow readers a face photo is opened with, chosen by Pillow from the content (the JPEG reader also
+opens a phone's MPO pictures). Formats that hand the data to another program (EPS → Ghostscript) or read other files are
+never tried."""
+
+
+def image_format(path: Path) -> str | None:
+    """The accepted image format of the file at `path` ("JPEG", "PNG", ...), from its header alone; None if it is
+    not one."""
+    try:
+        with Image.open(path, formats=IMAGE_FORMATS) as image:
+            return image.format
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
+        return None
 
 
 def load_image(path: Path, settings: Settings) -> Frame:
@@ -27,7 +41,7 @@ def load_image(path: Path, settings: Settings) -> Frame:
     path = Path(path)
     check_input_file(path, settings, kind="image", field="face")
     try:
-        with Image.open(path) as image:
+        with Image.open(path, formats=IMAGE_FORMATS) as image:
             width, height = image.size
             if width * height > settings.max_pixels:
                 raise FaceSwapError("media_too_large", f"The image '{path.name}' is {width}×{height} pixels; this "

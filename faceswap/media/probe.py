@@ -17,8 +17,10 @@ import av.container
 
 from faceswap.config import Settings
 from faceswap.errors import FaceSwapError
+from faceswap.media.limits import MediaLimits, example_size, frame_too_large, picture_refused
 from faceswap.media.streams import (
     AV_TIME_BASE,
+    cap_decoder,
     clockwise_rotation,
     codec_name,
     open_input,
@@ -30,7 +32,6 @@ from faceswap.media.units import check_input_file
 log = logging.getLogger(__name__)
 
 _MOV_FAMILY = "mov,mp4,m4a,3gp,3g2,mj2"
-_STILL_IMAGE_DEMUXERS = re.compile(r"^(image2|.*_pipe)$")
 _MATROSKA_DURATION = re.compile(r"^(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$")
 
 
@@ -65,6 +66,8 @@ class VideoInfo:
     means the file is damaged."""
     stream_index: int = 0
     """Index of the video stream in the container (cover art is skipped)."""
+    limits: MediaLimits | None = None
+    """The server's limits, enforced again on every frame decoded and every byte encoded (None: none)."""
 
 
 def probe_video(path: Path, settings: Settings) -> VideoInfo:
@@ -89,9 +92,6 @@ def _probe_open(path: Path, container: av.container.InputContainer, settings: Se
     if stream is None:
         kind = "it looks like an audio-only file" if container.streams.audio else "it holds no pictures"
         raise FaceSwapError("unsupported_media", f"The file '{path.name}' has no video stream: {kind}.", field="video")
-    if _STILL_IMAGE_DEMUXERS.match(format_name):
-        raise FaceSwapError("unsupported_media", f"The file '{path.name}' is a still image, not a video.",
-                            field="video")
     context = stream.codec_context
     if context is None or not context.name:
         raise FaceSwapError("unsupported_media", f"The video codec of '{path.name}' is not supported.", field="video")
@@ -100,7 +100,7 @@ def _probe_open(path: Path, container: av.container.InputContainer, settings: Se
         raise FaceSwapError(
             "media_too_large",
             f"The video '{path.name}' is {stored_w}×{stored_h} pixels per frame; this server accepts at most "
-            f"{settings.max_pixels:,} pixels per frame (e.g. {_example_size(settings.max_pixels)}).",
+            f"{settings.max_pixels:,} pixels per frame (e.g. {example_size(settings.max_pixels)}).",
             field="video",
         )
     fps = _frame_rate(stream)
@@ -123,7 +123,10 @@ def _probe_open(path: Path, container: av.container.InputContainer, settings: Se
         )
     if format_name == _MOV_FAMILY:
         _check_mov_complete(path, container)
-    first = _first_frame(path, container, stream)
+    cap_decoder(stream, settings.max_pixels)
+    first = _first_frame(path, container, stream, settings.max_pixels)
+    if first.width * first.height > settings.max_pixels:  # the header said less than the picture holds
+        raise frame_too_large(path, first.width, first.height, settings.max_pixels)
     rotation = clockwise_rotation(first)
     width, height = (first.height, first.width) if rotation in (90, 270) else (first.width, first.height)
     audio = container.streams.audio[0] if container.streams.audio else None
@@ -144,13 +147,8 @@ def _probe_open(path: Path, container: av.container.InputContainer, settings: Se
         start_time=stream_origin(container, stream),
         exact_length=exact,
         stream_index=stream.index,
+        limits=MediaLimits.from_settings(settings),
     )
-
-
-
-def _example_size(pixels: int) -> str:
-    width = int((pixels * 16 / 9) ** 0.5)
-    return f"{width}×{pixels // max(width, 1)}"
 
 
 def _frame_rate(stream: av.VideoStream) -> Fraction:
@@ -193,10 +191,13 @@ def _check_mov_complete(path: Path, container: av.container.InputContainer) -> N
         )
 
 
-def _first_frame(path: Path, container: av.container.InputContainer, stream: av.VideoStream) -> av.VideoFrame:
+def _first_frame(path: Path, container: av.container.InputContainer, stream: av.VideoStream,
+                 max_pixels: int) -> av.VideoFrame:
     try:
         for frame in container.decode(stream):
             return frame
+    except av.error.ArgumentError as exc:  # the decoder refused a picture over `max_pixels` (see cap_decoder)
+        raise picture_refused(path, max_pixels, 0.0) from exc
     except av.error.FFmpegError as exc:
         raise FaceSwapError(
             "unsupported_media",

@@ -26,10 +26,31 @@ AV_TIME_BASE = 1_000_000
 _UPRIGHT = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 
 
+ACCEPTED_VIDEO_FORMATS = {
+    "mov,mp4,m4a,3gp,3g2,mj2": "MP4/MOV/M4V",
+    "matroska,webm": "MKV/WebM",
+    "avi": "AVI",
+    "gif": "GIF",
+}
+"""The only demuxers a video is opened with (FFmpeg's names), decided by FFmpeg's probe of the content, never by
+the file's name. Playlists (HLS, DASH, concat), image sequences, raw elementary streams and every network demuxer
+are left out: several of them open further files or URLs named inside the data."""
+ACCEPTED_VIDEO_NAMES = "MP4, MOV, M4V, WebM, MKV, AVI or GIF"
+
+_OPEN_OPTIONS = {
+    # FFmpeg refuses any other demuxer right after probing, before it reads a header (matched per name part).
+    "format_whitelist": "mov,matroska,avi,gif",
+    # The one local file we open, through the plain file protocol: no concat:, subfile:, crypto:, http: ...
+    "protocol_whitelist": "file",
+}
+
+
 def open_input(path: Path, what: str = "video") -> av.container.InputContainer:
-    """Open `path` for reading, or raise `unsupported_media` naming the file."""
+    """Open `path` for reading with an accepted container format, or raise `unsupported_media` naming the file."""
     try:
-        return av.open(str(path), mode="r")
+        container = av.open(str(Path(path).absolute()), mode="r", container_options=dict(_OPEN_OPTIONS))
+    except av.error.ArgumentError as exc:  # EINVAL: FFmpeg found a format that is not on the whitelist
+        raise _not_accepted(path, what) from exc
     except av.error.FFmpegError as exc:
         raise FaceSwapError(
             "unsupported_media",
@@ -37,7 +58,28 @@ def open_input(path: Path, what: str = "video") -> av.container.InputContainer:
             f"or it is damaged or incomplete ({_reason(exc)}).",
         ) from exc
     except (OSError, ValueError) as exc:
-        raise FaceSwapError("unsupported_media", f"The {what} file '{path.name}' could not be opened ({exc}).") from exc
+        raise FaceSwapError("unsupported_media", f"The {what} file '{path.name}' could not be opened.") from exc
+    if container.format.name not in ACCEPTED_VIDEO_FORMATS:
+        container.close()
+        raise _not_accepted(path, what)
+    return container
+
+
+def _not_accepted(path: Path, what: str) -> FaceSwapError:
+    from faceswap.media.images import image_format
+
+    if image_format(path) is not None:
+        return FaceSwapError("unsupported_media", f"The file '{path.name}' is a still image, not a video.")
+    return FaceSwapError("unsupported_media", f"The {what} file '{path.name}' is not in a format this service "
+                         f"accepts: upload a video file in {ACCEPTED_VIDEO_NAMES} (playlists and streams are not "
+                         "accepted).")
+
+
+def cap_decoder(stream: av.VideoStream, max_pixels: int) -> None:
+    """Make the decoder itself refuse a picture larger than `max_pixels` (FFmpeg's own check, made before it
+    allocates the picture), so a stream that grows mid-way cannot take the memory of a huge frame per thread."""
+    if max_pixels > 0:
+        stream.codec_context.options = {**stream.codec_context.options, "max_pixels": str(max_pixels)}
 
 
 def _reason(exc: av.error.FFmpegError) -> str:
@@ -90,11 +132,14 @@ def upright(image: Frame, rotation: int) -> Frame:
     return cv2.rotate(image, code)
 
 
-def to_bgr(frame: av.VideoFrame) -> Frame:
-    """Decoded frame → BGR uint8 in stored orientation, converted with the frame's own colour matrix and range."""
-    kwargs = {}
+def to_bgr(frame: av.VideoFrame, size: tuple[int, int] | None = None) -> Frame:
+    """Decoded frame → BGR uint8 in stored orientation, converted with the frame's own colour matrix and range;
+    scaled to `size` (width, height) in the same step when given."""
+    kwargs: dict[str, object] = {}
     if frame.color_range:
         kwargs["src_color_range"] = frame.color_range
+    if size is not None and size != (frame.width, frame.height):
+        kwargs["width"], kwargs["height"] = size
     return frame.to_ndarray(format="bgr24", **kwargs)
 
 

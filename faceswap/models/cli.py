@@ -87,6 +87,12 @@ def _list(store: ModelStore, as_json: bool) -> int:
 
 
 def _download(store: ModelStore, names: tuple[str, ...], as_json: bool, *, force: bool) -> int:
+    if not as_json:  # what the person is about to get, and under which terms
+        for offer in store.offer(names):
+            if offer.present and not force:
+                continue
+            size = f"{offer.size / 1e6:,.1f} MB" if offer.size else "size unpublished"
+            print(f"{offer.filename} ({size}) from {offer.url}\n  licence: {offer.licence}", file=sys.stderr)
     paths = store.download(names, force=force)
     if as_json:
         _emit({"directory": str(store.directory), "models": {name: str(path) for name, path in paths.items()}})

@@ -24,10 +24,12 @@ from typing import Literal
 
 from faceswap.errors import FaceSwapError
 
-ModelKind = Literal["detector", "recognizer", "genderage", "swapper", "restorer"]
+ModelRole = Literal["detector", "recognizer", "genderage", "converter", "swapper", "occluder", "parser", "restorer"]
+"""What a model file does in a swap; each role has its own exact signature (models.signature)."""
 Template = Literal["letterbox", "arcface_112", "arcface_128", "bbox_96", "ffhq_512"]
 
 INSIGHTFACE_LICENCE = "InsightFace pretrained models: non-commercial research use only"
+HYPERSWAP_LICENCE = "FaceFusion HyperSwap: ResearchRAIL-MS (research use; see facefusion-labs)"
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class ModelSpec:
     """Short name used on the command line and in code (`det_10g`)."""
     filename: str
     """File name inside the models directory."""
-    kind: ModelKind
+    role: ModelRole
     repo_id: str
     """Hugging Face repository the file is downloaded from."""
     repo_path: str
@@ -56,6 +58,10 @@ class ModelSpec:
     crc32: str | None = None
     """CRC32 (8 hex digits) when that is the only published checksum (FaceFusion's `.hash` files)."""
     description: str = ""
+    adapter: str = ""
+    """The class that wraps the loaded session, as `module:Class` (imported when the model is loaded)."""
+    optional: bool = False
+    """Downloaded only when named (or by the `all` group): an alternative the user opts into, such as a swapper."""
 
     @property
     def url(self) -> str:
@@ -75,43 +81,67 @@ class ModelSpec:
 
 SPECS: tuple[ModelSpec, ...] = (
     ModelSpec(
-        name="det_10g", filename="det_10g.onnx", kind="detector",
+        name="det_10g", filename="det_10g.onnx", role="detector",
         repo_id="public-data/insightface", repo_path="models/buffalo_l/det_10g.onnx", repo_type="model",
         size=16_923_827, sha256="5838f7fe053675b1c7a08b633df49e7af5495cee0493c7dcf6697200b85b5b91",
         licence=INSIGHTFACE_LICENCE, input_size=640, template="letterbox", mean=127.5, std=128.0,
-        description="SCRFD-10GF face detector with 5 key points (buffalo_l)"),
+        description="SCRFD-10GF face detector with 5 key points (buffalo_l)",
+        adapter="faceswap.engines.neural.scrfd:ScrfdDetector"),
     ModelSpec(
-        name="w600k_r50", filename="w600k_r50.onnx", kind="recognizer",
+        name="w600k_r50", filename="w600k_r50.onnx", role="recognizer",
         repo_id="public-data/insightface", repo_path="models/buffalo_l/w600k_r50.onnx", repo_type="model",
         size=174_383_860, sha256="4c06341c33c2ca1f86781dab0e829f88ad5b64be9fba56e56bc9ebdefc619e43",
         licence=INSIGHTFACE_LICENCE, input_size=112, template="arcface_112", mean=127.5, std=127.5,
-        description="ArcFace IResNet-50 (WebFace600K) 512-d identity embedding (buffalo_l)"),
+        description="ArcFace IResNet-50 (WebFace600K) 512-d identity embedding (buffalo_l)",
+        adapter="faceswap.engines.neural.arcface:ArcFaceEmbedder"),
     ModelSpec(
-        name="genderage", filename="genderage.onnx", kind="genderage",
+        name="genderage", filename="genderage.onnx", role="genderage",
         repo_id="public-data/insightface", repo_path="models/buffalo_l/genderage.onnx", repo_type="model",
         size=1_322_532, sha256="4fde69b1c810857b88c64a335084f1c3fe8f01246c9a191b48c7bb756d6652fb",
         licence=INSIGHTFACE_LICENCE, input_size=96, template="bbox_96", mean=0.0, std=1.0,
-        description="gender and age (buffalo_l)"),
+        description="gender and age (buffalo_l)",
+        adapter="faceswap.engines.neural.genderage:GenderAgeClassifier"),
     ModelSpec(
-        name="inswapper_128", filename="inswapper_128.onnx", kind="swapper",
+        name="inswapper_128", filename="inswapper_128.onnx", role="swapper",
         repo_id="hacksider/deep-live-cam", repo_path="inswapper_128.onnx", repo_type="model",
         size=554_253_681, sha256="e4a3f08c753cb72d04e10aa0f7dbe3deebbf39567d4ead6dce08e98aa49e16af",
         licence=INSIGHTFACE_LICENCE, input_size=128, template="arcface_128", mean=0.0, std=255.0,
-        description="InsightFace inswapper_128 face swapper (original release file)"),
+        description="InsightFace inswapper_128 face swapper (original release file)",
+        adapter="faceswap.engines.neural.inswapper:Inswapper"),
     ModelSpec(
-        name="gfpgan_1.4", filename="GFPGANv1.4.onnx", kind="restorer",
+        name="hyperswap_1a_256", filename="hyperswap_1a_256.onnx", role="swapper",
+        repo_id="facefusion/models-3.3.0", repo_path="hyperswap_1a_256.onnx", repo_type="model",
+        size=None, sha256=None, licence=HYPERSWAP_LICENCE, input_size=256, template="arcface_128", mean=127.5,
+        std=127.5, description="FaceFusion HyperSwap 1a face swapper at 256 px (unchecked: nothing published)",
+        adapter="faceswap.engines.neural.hyperswap:HyperSwapper", optional=True),
+    ModelSpec(
+        name="hyperswap_1b_256", filename="hyperswap_1b_256.onnx", role="swapper",
+        repo_id="facefusion/models-3.3.0", repo_path="hyperswap_1b_256.onnx", repo_type="model",
+        size=None, sha256=None, licence=HYPERSWAP_LICENCE, input_size=256, template="arcface_128", mean=127.5,
+        std=127.5, description="FaceFusion HyperSwap 1b face swapper at 256 px (unchecked: nothing published)",
+        adapter="faceswap.engines.neural.hyperswap:HyperSwapper", optional=True),
+    ModelSpec(
+        name="hyperswap_1c_256", filename="hyperswap_1c_256.onnx", role="swapper",
+        repo_id="facefusion/models-3.3.0", repo_path="hyperswap_1c_256.onnx", repo_type="model",
+        size=None, sha256=None, licence=HYPERSWAP_LICENCE, input_size=256, template="arcface_128", mean=127.5,
+        std=127.5, description="FaceFusion HyperSwap 1c face swapper at 256 px (unchecked: nothing published)",
+        adapter="faceswap.engines.neural.hyperswap:HyperSwapper", optional=True),
+    ModelSpec(
+        name="gfpgan_1.4", filename="GFPGANv1.4.onnx", role="restorer",
         repo_id="Gourieff/ReActor", repo_path="models/facerestore_models/GFPGANv1.4.onnx", repo_type="dataset",
         size=340_256_690, sha256="6548e54cbcf248af385248f0c1193b359c37a0f98b836282b09cf48af4fd2b73",
         licence="GFPGAN: Apache-2.0 code with third-party parts under NVIDIA (StyleGAN2) and CC BY-NC-SA 4.0 terms",
         input_size=512, template="ffhq_512", mean=127.5, std=127.5,
-        description="GFPGAN v1.4 face restoration (ONNX export)"),
+        description="GFPGAN v1.4 face restoration (ONNX export)",
+        adapter="faceswap.restore.restorer:OnnxRestorer"),
     ModelSpec(
-        name="codeformer", filename="codeformer.onnx", kind="restorer",
+        name="codeformer", filename="codeformer.onnx", role="restorer",
         repo_id="facefusion/models-3.0.0", repo_path="codeformer.onnx", repo_type="model",
         size=None, sha256=None, crc32="1456f3ab",
         licence="CodeFormer: NTU S-Lab License 1.0 (non-commercial)",
         input_size=512, template="ffhq_512", mean=127.5, std=127.5,
-        description="CodeFormer face restoration with fidelity weight (FaceFusion's ONNX export)"),
+        description="CodeFormer face restoration with fidelity weight (FaceFusion's ONNX export)",
+        adapter="faceswap.restore.restorer:OnnxRestorer"),
 )
 
 REGISTRY: Mapping[str, ModelSpec] = MappingProxyType({spec.name: spec for spec in SPECS})
@@ -124,14 +154,27 @@ GROUPS: Mapping[str, tuple[str, ...]] = MappingProxyType({
 })
 
 
+def names_with_role(role: ModelRole, registry: Mapping[str, ModelSpec] = REGISTRY) -> tuple[str, ...]:
+    """Registry names of every model with `role`, in registry order (the choices offered for that role)."""
+    return tuple(name for name, spec in registry.items() if spec.role == role)
+
+
+def adapter_class(spec: ModelSpec) -> type:
+    """The adapter class named by `spec.adapter`."""
+    import importlib
+
+    module_name, _, class_name = spec.adapter.partition(":")
+    return getattr(importlib.import_module(module_name), class_name)  # type: ignore[no-any-return]
+
+
 def resolve_names(names: Iterable[str], registry: Mapping[str, ModelSpec] = REGISTRY) -> tuple[str, ...]:
     """Model names from names, file names or group names (`neural`, `restorers`, `all`), in order, once each.
 
-    No names at all means every model in the registry.
+    No names at all means every model in the registry that is not optional.
     """
     wanted = [name.strip() for name in names if name.strip()]
     if not wanted:
-        return tuple(registry)
+        return tuple(name for name, spec in registry.items() if not spec.optional)
     by_filename = {spec.filename.lower(): spec.name for spec in registry.values()}
     resolved: list[str] = []
     for name in wanted:

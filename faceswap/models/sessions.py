@@ -1,4 +1,4 @@
-"""onnxruntime sessions: provider choice, one cached session per (file, providers), honest provider reporting.
+"""onnxruntime sessions: provider choice, one cached session per (file, providers, device), honest provider reporting.
 
 Provider order: the names in FACESWAP_PROVIDERS (short names such as `cuda` or full onnxruntime names), else the
 best available of TensorRT, CUDA, CoreML, CPU. CPU is always last so a session can still be created. When a GPU
@@ -33,6 +33,8 @@ SHORT_NAMES: dict[str, str] = {
     "directml": "DmlExecutionProvider", "dml": "DmlExecutionProvider", "openvino": "OpenVINOExecutionProvider",
     "cpu": CPU,
 }
+DEVICE_PROVIDERS = frozenset({"CUDAExecutionProvider", "ROCMExecutionProvider", "DmlExecutionProvider"})
+"""Providers that take a `device_id` option (TensorRT takes it too, with its cache options)."""
 ONNXRUNTIME_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-openvino",
                              "onnxruntime-silicon", "onnxruntime-rocm", "onnxruntime-training")
 
@@ -85,7 +87,8 @@ class SessionFactory:
     """Creates and caches onnxruntime sessions for model files. One per Runtime; thread-safe."""
 
     def __init__(self, providers: Sequence[str] = (), *, threads: int | None = None,
-                 available: Sequence[str] | None = None, distributions: Sequence[str] | None = None) -> None:
+                 available: Sequence[str] | None = None, distributions: Sequence[str] | None = None,
+                 device_id: int = 0) -> None:
         import onnxruntime
 
         self._ort = onnxruntime
@@ -95,8 +98,10 @@ class SessionFactory:
         self.distributions: tuple[str, ...] = tuple(distributions if distributions is not None
                                                     else installed_onnxruntime_distributions())
         self.threads = threads
+        self.device_id = device_id
+        """The GPU the device providers (CUDA, TensorRT, ROCm, DirectML) run on."""
         self._lock = threading.Lock()
-        self._sessions: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._sessions: dict[tuple[str, tuple[str, ...], int], Any] = {}
         self._notices: list[str] = []
         self.providers: tuple[str, ...] = self._choose_providers()
         for notice in distribution_notices(self.distributions, self.available):
@@ -108,14 +113,16 @@ class SessionFactory:
         with self._lock:
             return list(self._notices)
 
-    def session(self, path: Path | str) -> Any:
-        """The cached `onnxruntime.InferenceSession` for `path` with this factory's providers."""
+    def session(self, path: Path | str, *, device_id: int | None = None) -> Any:
+        """The cached `onnxruntime.InferenceSession` for `path` with this factory's providers, on `device_id`
+        (default: the factory's device)."""
         resolved = str(Path(path).resolve())
-        key = (resolved, self.providers)
+        device = self.device_id if device_id is None else device_id
+        key = (resolved, self.providers, device)
         with self._lock:
             if key in self._sessions:
                 return self._sessions[key]
-        created = self._create(resolved)
+        created = self._create(resolved, device)
         with self._lock:
             return self._sessions.setdefault(key, created)
 
@@ -126,7 +133,7 @@ class SessionFactory:
 
     def provider_report(self) -> dict[str, object]:
         with self._lock:
-            sessions = {Path(path).name: list(session.get_providers()) for (path, _), session in self._sessions.items()}
+            sessions = {Path(key[0]).name: list(session.get_providers()) for key, session in self._sessions.items()}
             notices = list(self._notices)
         return {
             "requested": list(self.requested),
@@ -168,20 +175,23 @@ class SessionFactory:
             options.intra_op_num_threads = self.threads
         return options
 
-    def _provider_arguments(self, model_path: str) -> list[Any]:
+    def _provider_arguments(self, model_path: str, device_id: int = 0) -> list[Any]:
         arguments: list[Any] = []
         for provider in self.providers:
             if provider == "TensorrtExecutionProvider":
                 cache = Path(model_path).parent / ".trt-cache"
-                arguments.append((provider, {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache)}))
+                arguments.append((provider, {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache),
+                                             "device_id": device_id}))
+            elif provider in DEVICE_PROVIDERS:
+                arguments.append((provider, {"device_id": device_id}))
             else:
                 arguments.append(provider)
         return arguments
 
-    def _create(self, path: str) -> Any:
+    def _create(self, path: str, device_id: int) -> Any:
         try:
             session = self._ort.InferenceSession(path, sess_options=self._options(),
-                                                 providers=self._provider_arguments(path))
+                                                 providers=self._provider_arguments(path, device_id))
         except Exception as exc:  # onnxruntime raises its own pybind error types
             raise FaceSwapError(
                 "model_not_available",

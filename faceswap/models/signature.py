@@ -15,13 +15,14 @@ from typing import Any, Literal
 
 from faceswap.errors import FaceSwapError
 
+SwapperFamily = Literal["inswapper", "hyperswap"]
 SignatureKind = Literal["detector", "recognizer", "genderage", "swapper", "restorer", "weighted_restorer"]
 
 KIND_LABELS: dict[str, str] = {
     "detector": "an SCRFD face detector with key points (det_10g)",
     "recognizer": "an ArcFace face recognizer (w600k_r50)",
     "genderage": "a gender/age model (genderage)",
-    "swapper": "an inswapper face swapper (inswapper_128)",
+    "swapper": "a face swapper (an aligned face and a 512-d identity in, the swapped face out)",
     "restorer": "a single-input face restorer (GFPGAN)",
     "weighted_restorer": "a face restorer with a fidelity weight (CodeFormer)",
 }
@@ -115,11 +116,31 @@ class Signature:
                 and self.outputs[0].rank == 2 and self.outputs[0].shape[1] == 3)
 
     def _is_swapper(self) -> bool:
-        if len(self.inputs) != 2 or len(self.outputs) != 1:
-            return False
-        images = [t for t in self.inputs if t.is_image(128)]
+        return self.swapper_family() is not None
+
+    def swapper_family(self) -> SwapperFamily | None:
+        """Which swapper family the file's exact signature belongs to (MODELS.md §2.2, §17.1), or None.
+
+        inswapper: a 128 image and a [1,512] latent in, one 128 image out. hyperswap: a 256 image and a [1,512]
+        identity named `target` and `source`, two outputs, the image and its 1-channel `mask`. Other 256/512
+        embedding swappers (simswap, ghost, hififace) share one signature and cannot be told apart by it, so they
+        are not routed: a guess would feed the wrong normalisation.
+        """
+        if len(self.inputs) != 2:
+            return None
         latents = [t for t in self.inputs if t.rank == 2 and t.shape[1] == 512 and t.dtype.startswith("float")]
-        return len(images) == 1 and len(latents) == 1 and self.outputs[0].is_image(128)
+        images = [t for t in self.inputs if t.rank == 4 and t.is_image()]
+        if len(latents) != 1 or len(images) != 1:
+            return None
+        size = images[0].shape[2]
+        if len(self.outputs) == 1 and size == 128 and self.outputs[0].is_image(128):
+            return "inswapper"
+        names = {t.name for t in self.inputs}
+        if (len(self.outputs) == 2 and size == 256 and names == {"source", "target"}
+                and self.outputs[0].is_image(256) and self.outputs[1].name == "mask" and self.outputs[1].rank == 4
+                and self.outputs[1].shape[1] in (1, None)):
+            return "hyperswap"
+        return None
 
     def _restorer_image(self) -> TensorInfo | None:
         images = [t for t in self.inputs if t.rank == 4]

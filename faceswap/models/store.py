@@ -30,6 +30,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -131,11 +132,42 @@ def hub_download(spec: ModelSpec, staging: Path) -> Path:
             spec.repo_id, spec.repo_path, repo_type=spec.repo_type, local_dir=staging, etag_timeout=10,
             endpoint=endpoint)
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
+        log.warning("downloading %s from %s failed: %s", spec.filename, spec.url, exc)
         raise FaceSwapError(
             "model_not_available",
-            f"downloading {spec.filename} from {spec.url} failed: {exc}",
+            f"downloading {spec.filename} from {spec.url} failed ({type(exc).__name__}; the server log has details)",
         ) from exc
     return Path(fetched)
+
+
+def may_download_unasked(settings: Settings) -> bool:
+    """Whether a job may download missing models on its own: only with FACESWAP_AUTO_DOWNLOAD=1 (a Space, say),
+    and never with HF_HUB_OFFLINE. Otherwise models download when a person asks (`models download`, the UI's
+    button: `download_for_user`)."""
+    return settings.auto_download and settings.allow_model_download
+
+
+def fallback_notice(error: FaceSwapError) -> str:
+    """The one line a person sees when `auto` ran the classic engine because the neural models are not usable
+    (under 200 characters, no paths); `models list` has the details."""
+    if error.message.startswith("missing model file"):
+        return ("The classic engine ran (offline fallback). For the better neural engine, download its models: "
+                "`python -m faceswap models download neural`.")
+    named = re.search(r"[\w.-]+\.(?:onnx|pth)\b", error.message)
+    what = named.group(0) if named else "the neural models"
+    return f"The classic engine ran: {what} could not be used. `python -m faceswap models verify` shows why."
+
+
+@dataclass(frozen=True)
+class ModelOffer:
+    """One file a person is asked to download: what it is, how big, under which licence."""
+
+    name: str
+    filename: str
+    size: int | None
+    licence: str
+    url: str
+    present: bool
 
 
 class ModelStore:
@@ -183,6 +215,25 @@ class ModelStore:
         `allow_unverified_models` let them through)."""
         return [self._notices[name] for name in names if name in self._notices]
 
+    def offer(self, names: Iterable[str]) -> list[ModelOffer]:
+        """The files behind `names`, with size and licence, to show before a person agrees to download them."""
+        return [ModelOffer(name, spec.filename, spec.size, spec.licence, spec.url, self.present([name]))
+                for name in names for spec in [self.spec(name)]]
+
+    def download_for_user(self, names: Iterable[str]) -> str:
+        """Download what is missing of `names` because a person asked (the UI's button, the CLI) and return one
+        short line saying what happened; raises `model_not_available` with a short reason when it cannot."""
+        names = tuple(names)
+        missing = [offer for offer in self.offer(names) if not offer.present]
+        for offer in missing:
+            log.info("downloading %s on request (licence: %s)", offer.filename, offer.licence)
+        self.download(names)
+        if not missing:
+            return "The models are already downloaded."
+        total = sum(offer.size or 0 for offer in missing)
+        return f"Downloaded {len(missing)} model file{'s' if len(missing) > 1 else ''}" + (
+            f" ({total / 1e6:,.0f} MB)." if total else ".")
+
     # -- ensure / download -------------------------------------------------------------------------------------
     def ensure(self, names: Iterable[str], *, download: bool) -> dict[str, Path]:
         """Paths of good files for `names`, downloading missing ones when `download` (and settings) allow.
@@ -221,8 +272,8 @@ class ModelStore:
             raise FaceSwapError(
                 "model_not_available",
                 f"model downloads are turned off (HF_HUB_OFFLINE is set), and {self._listing(todo)} "
-                f"{'is' if len(todo) == 1 else 'are'} not in {self.directory}. Copy the files there, or unset "
-                f"HF_HUB_OFFLINE and run `{download_command(todo)}`.")
+                f"{'is' if len(todo) == 1 else 'are'} not in the models folder (FACESWAP_MODELS_DIR). Copy the files "
+                f"there, or unset HF_HUB_OFFLINE and run `{download_command(todo)}`.")
         for name in todo:
             self._download_one(self.spec(name))
         return {name: self._checked_path(name) for name in names}
@@ -237,7 +288,7 @@ class ModelStore:
             except FaceSwapError as exc:
                 raise FaceSwapError(
                     exc.code,
-                    f"{exc.message}. {spec.filename} is needed in {self.directory} (FACESWAP_MODELS_DIR): copy it "
+                    f"{exc.message}. {spec.filename} is needed in the models folder (FACESWAP_MODELS_DIR): copy it "
                     f"there from {spec.url}, or run `{download_command([spec.name])}` on a connected machine.",
                 ) from exc
             result = self._check_file(spec, fetched)
@@ -329,12 +380,15 @@ class ModelStore:
             log.warning("using an unverified model file %s: %s", bad.path, bad.message)
             self._notices[name] = notice
             return bad.path
-        fix = (f"Delete it and run `{download_command([name])}`" if bad.path == self.local_path(name) else
-               f"Run `{download_command([name])}` to put the registry's file in {self.directory}")
+        local = bad.path == self.local_path(name)
+        fix = (f"Delete it and run `{download_command([name])}`" if local else
+               f"Run `{download_command([name])}` to put the registry's file in the models folder")
+        log.warning("model file %s failed verification: %s", bad.path, bad.message)
         raise FaceSwapError(
             "model_not_available",
-            f"{bad.message}: {bad.path} is damaged or a different build. {fix}, or set "
-            "FACESWAP_ALLOW_UNVERIFIED_MODELS=1 to use this one knowingly.")
+            f"{bad.message}: the {spec.filename} {'in the models folder' if local else 'in the Hugging Face cache'} "
+            f"is damaged or a different build. {fix}, or set FACESWAP_ALLOW_UNVERIFIED_MODELS=1 to use this one "
+            "knowingly.")
 
     def _remembered_or_checked(self, spec: ModelSpec, path: Path) -> VerifyResult:
         """The remembered result while the file is unchanged, else a fresh check (then remembered)."""
@@ -399,11 +453,14 @@ class ModelStore:
         return ", ".join(parts)
 
     def _missing_error(self, names: list[str], *, download: bool) -> FaceSwapError:
-        why = "" if download else " (downloads are off here)"
+        """Which files are missing and the command that gets them; where they were looked for goes to the log
+        (and `models list`), never into the message, which reaches clients."""
         cache = self.settings.hub_cache_dir
-        searched = f", found neither in {self.directory} nor in the Hugging Face cache {cache}" if cache else ""
+        log.info("missing model files %s: looked in %s%s", ", ".join(names), self.directory,
+                 f" and the Hugging Face cache {cache}" if cache else "")
+        files = ", ".join(self.spec(name).filename for name in names)
         return FaceSwapError(
             "model_not_available",
-            f"missing model file{'s' if len(names) > 1 else ''}{why}: {self._listing(names)}{searched}. Put "
-            f"{'them' if len(names) > 1 else 'it'} in {self.directory} (FACESWAP_MODELS_DIR), or download "
-            f"with `{download_command(names)}`.")
+            f"missing model file{'s' if len(names) > 1 else ''}: {files}. Download "
+            f"{'them' if len(names) > 1 else 'it'} with `{download_command(names)}` (it shows each licence) or "
+            "put the files in the models folder (FACESWAP_MODELS_DIR).")

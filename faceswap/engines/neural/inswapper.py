@@ -2,15 +2,17 @@
 
 The source latent is computed exactly as insightface computes it: the L2-normalised ArcFace embedding times the
 `emap` matrix read from the file's last initializer, re-normalised, float32. The target face is aligned onto the
-128 template (`arcface_dst + (8, 0)`), fed as RGB in [0, 1], and the model's output is pasted back into the face's
-region only, through a feathered box mask (`faces.paste`). Input and output names are read from the session; the
-image and latent inputs are told apart by shape, so files that name or order them differently work too.
+128 template (`arcface_dst + (8, 0)`), fed as RGB in [0, 1]; `swap_crop` is the swap stage alone, and a swap
+session (`faceswap.swap`) does the aligning, masking and pasting around it. Input and output names are read from
+the session; the image and latent inputs are told apart by shape, so files that name or order them differently
+work too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import cv2
@@ -18,10 +20,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from faceswap.errors import FaceSwapError
-from faceswap.faces.align import arcface_template, warp_to_template
-from faceswap.faces.paste import feathered_box_mask, paste_back
+from faceswap.faces.align import arcface_template
 from faceswap.faces.types import Face, Frame, normalized
 from faceswap.models.signature import Signature
+from faceswap.swap import stages
 
 MASK_BLUR = 0.3
 
@@ -45,7 +47,9 @@ def source_latent(embedding: NDArray[np.floating], emap: NDArray[np.float32]) ->
 
 
 class Inswapper:
-    name = "neural"
+    """The adapter for inswapper_128 files (role `swapper`): prepares a source latent, swaps one aligned crop."""
+
+    name = "inswapper_128"
 
     def __init__(self, session: Any, signature: Signature, emap: NDArray[np.float32], *,
                  embedder: Callable[[Frame, Face], Face] | None = None) -> None:
@@ -57,7 +61,7 @@ class Inswapper:
         self.template = arcface_template(self.size)
         self.emap = emap
         self.embedder = embedder
-        self.mask = feathered_box_mask(self.size, blur=MASK_BLUR)
+        self.mask = stages.box_mask(self.size, MASK_BLUR)
 
     def prepare_source(self, image: Frame, face: Face) -> SourceLatent:
         if face.embedding is None:
@@ -72,14 +76,19 @@ class Inswapper:
                 f"{embedding.shape[0]}-d (faces found by the classic engine cannot feed the neural swapper)")
         return SourceLatent(latent=source_latent(embedding, self.emap), embedding=embedding)
 
-    def swapped_crop(self, frame: Frame, target: Face, source: SourceLatent) -> tuple[Frame, NDArray[np.float64]]:
-        """The model's output for `target` as a BGR uint8 crop, and the frame→crop matrix."""
-        crop, matrix = warp_to_template(frame, target.kps, self.template, self.size)
+    def swap_crop(self, crop: Frame, source: SourceLatent) -> Frame:
+        """The swap stage alone: the model's output for an aligned BGR uint8 crop of `self.size`, as BGR uint8."""
         blob = cv2.dnn.blobFromImage(crop, 1.0 / 255.0, (self.size, self.size), (0.0, 0.0, 0.0), swapRB=True)
         prediction = self.session.run([self.output_name], {self.image_name: blob, self.latent_name: source.latent})[0]
         rgb = np.clip(np.asarray(prediction)[0].transpose(1, 2, 0) * 255.0, 0, 255)
-        return np.ascontiguousarray(np.rint(rgb).astype(np.uint8)[:, :, ::-1]), matrix
+        return np.ascontiguousarray(np.rint(rgb).astype(np.uint8)[:, :, ::-1])
+
+    def swapped_crop(self, frame: Frame, target: Face, source: SourceLatent) -> tuple[Frame, NDArray[np.float64]]:
+        """The model's output for `target` as a BGR uint8 crop, and the frame→crop matrix."""
+        crop, matrix = stages.align(frame, target.kps, self.template, self.size)
+        return self.swap_crop(crop, source), matrix
 
     def swap(self, frame: Frame, target: Face, source: SourceLatent) -> Frame:
-        swapped, matrix = self.swapped_crop(frame, target, source)
-        return paste_back(frame, swapped, matrix, self.mask)
+        """One face through the crop stages at the native size with the box mask (what a swap session does)."""
+        return stages.swap_face(frame, target.kps, partial(self.swap_crop, source=source), template=self.template,
+                                size=self.size, mask=self.mask)

@@ -1,0 +1,56 @@
+"""hyperswap_1a/1b/1c_256: FaceFusion's swappers (MODELS.md §17.1), routed by their exact signature.
+
+Contract (FaceFusion `forward_swap_face`, labs export): inputs `source` [1,512] (the L2-normalised ArcFace
+embedding, no emap) and `target` [1,3,256,256] (the arcface_128 crop at 256, RGB, `(x/255 - 0.5) / 0.5`);
+outputs `output` [1,3,256,256] in [-1, 1], mapped back by `x*0.5 + 0.5`, and `mask` (its own blend mask, which
+FaceFusion ignores and so do we: the generator has already blended with it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import cv2
+import numpy as np
+
+from faceswap.engines.neural.inswapper import SourceLatent
+from faceswap.errors import FaceSwapError
+from faceswap.faces.align import arcface_template
+from faceswap.faces.types import Face, Frame, normalized
+from faceswap.models.signature import Signature
+
+MEAN, STD = 0.5, 0.5
+
+
+class HyperSwapper:
+    """The adapter for hyperswap files (role `swapper`): prepares a normalised identity, swaps one aligned crop."""
+
+    def __init__(self, name: str, session: Any, signature: Signature, *,
+                 embedder: Callable[[Frame, Face], Face] | None = None) -> None:
+        self.name = name
+        self.session = session
+        image = signature.image_input()
+        self.size = int(image.shape[2] or 256)
+        self.template = arcface_template(self.size)
+        self.output_name = signature.outputs[0].name
+        self.embedder = embedder
+
+    def prepare_source(self, image: Frame, face: Face) -> SourceLatent:
+        if face.embedding is None:
+            if self.embedder is None:
+                raise FaceSwapError("internal_error", "the source face has no embedding and no embedder was given")
+            face = self.embedder(image, face)
+        embedding = normalized(face.embedding)
+        if embedding.shape[0] != 512:
+            raise FaceSwapError("invalid_request", f"{self.name} needs a 512-d ArcFace embedding of the source face, "
+                                f"got {embedding.shape[0]}-d")
+        latent = np.ascontiguousarray(embedding.reshape(1, -1), dtype=np.float32)
+        return SourceLatent(latent=latent, embedding=embedding)
+
+    def swap_crop(self, crop: Frame, source: SourceLatent) -> Frame:
+        blob = cv2.dnn.blobFromImage(crop, 1.0 / (255.0 * STD), (self.size, self.size),
+                                     (255.0 * MEAN,) * 3, swapRB=True)
+        prediction = self.session.run([self.output_name], {"target": blob, "source": source.latent})[0]
+        rgb = np.clip(np.asarray(prediction)[0].transpose(1, 2, 0) * STD + MEAN, 0.0, 1.0) * 255.0
+        return np.ascontiguousarray(np.rint(rgb).astype(np.uint8)[:, :, ::-1])

@@ -1,0 +1,145 @@
+"""The swap session: the one per-frame unit that the pipeline, the preview and a live stream all run.
+
+A session is made once per run from the options (`SwapParams.from_options`), the analyzer, the swapper, the
+restorer and the prepared sources, plus a face locator (the tracker for a video, one detection for a still) and a
+target selector. `process(frame)` returns the swapped frame and what it found there:
+
+1. locate the faces (tracked or detected) and select the targets with their sources;
+2. per target, the crop stages (`swap.stages`): align → swap (at the boosted size) → masks → paste;
+   a swapper that works on the whole frame (classic) does its own warp and blend instead;
+3. per target, restore (its own align on the restorer's template → restore → box mask → paste).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from faceswap.engines.base import CropSwapper, FaceAnalyzer, FaceRestorer, FaceSwapper
+from faceswap.errors import FaceSwapError
+from faceswap.faces.select import TargetSelector
+from faceswap.faces.track import FaceTracker, TrackedFace
+from faceswap.faces.types import Face, Frame
+from faceswap.swap import stages
+
+if TYPE_CHECKING:
+    from faceswap.options import SwapOptions
+
+FaceLocator = Callable[[Frame, float], list[TrackedFace]]
+"""Faces on a frame at a time (seconds), each with a track id and whether its identity needs checking."""
+
+BOX_MASK_BLUR = 0.3
+"""The box mask's blur (FaceFusion's default face_mask_blur), a fraction of half the crop."""
+
+
+@dataclass(frozen=True)
+class SwapParams:
+    """What a swap session needs from the options: the one place that lists them."""
+
+    pixel_boost: int | None = None
+    """Crop size to swap at (a whole multiple of the swapper's size); None: the swapper's own size."""
+    mask_blur: float = BOX_MASK_BLUR
+    restore_visibility: float = 1.0
+    codeformer_weight: float = 0.95
+
+    @classmethod
+    def from_options(cls, options: SwapOptions) -> SwapParams:
+        return cls(pixel_boost=options.pixel_boost_size, restore_visibility=options.restore_visibility,
+                   codeformer_weight=options.codeformer_weight)
+
+    def boost_factor(self, model_size: int) -> int:
+        """t in 'the model runs t² times per face': the boosted size over the model's size."""
+        if self.pixel_boost is None:
+            return 1
+        if self.pixel_boost < model_size or self.pixel_boost % model_size:
+            raise FaceSwapError("invalid_request", f"pixel_boost {self.pixel_boost} is not a whole multiple of the "
+                                f"swap model's {model_size} px crop.", field="pixel_boost")
+        return self.pixel_boost // model_size
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    image: Frame
+    """The processed frame (the input array itself when nothing was swapped)."""
+    faces: int
+    """Faces found on the frame."""
+    swapped: int
+    """Faces swapped on it."""
+
+
+class CropFaceStep:
+    """The crop stages for a swap-model adapter: align → swap (boosted) → masks → paste."""
+
+    def __init__(self, swapper: CropSwapper, params: SwapParams) -> None:
+        self.swapper = swapper
+        self.factor = params.boost_factor(swapper.size)
+        self.mask = stages.box_mask(swapper.size * self.factor, params.mask_blur)
+
+    def __call__(self, frame: Frame, face: Face, source: Any) -> Frame:
+        model = partial(self.swapper.swap_crop, source=source)
+        return stages.swap_face(frame, face.kps, model, template=self.swapper.template, size=self.swapper.size,
+                                mask=self.mask, factor=self.factor)
+
+
+class FrameFaceStep:
+    """The minimal adapter for a swapper that warps and blends on the whole frame itself (classic)."""
+
+    def __init__(self, swapper: FaceSwapper) -> None:
+        self.swapper = swapper
+
+    def __call__(self, frame: Frame, face: Face, source: Any) -> Frame:
+        return self.swapper.swap(frame, face, source)
+
+
+def face_step(swapper: FaceSwapper | CropSwapper, params: SwapParams) -> Callable[[Frame, Face, Any], Frame]:
+    if isinstance(swapper, CropSwapper):
+        return CropFaceStep(swapper, params)
+    return FrameFaceStep(swapper)
+
+
+def still_locator(analyzer: FaceAnalyzer) -> FaceLocator:
+    """Every face detected on the frame, each its own uncertain track (a photo or one frame of a video)."""
+
+    def locate(frame: Frame, time: float) -> list[TrackedFace]:
+        return [TrackedFace(index, face, uncertain=True) for index, face in enumerate(analyzer.detect(frame, None))]
+
+    return locate
+
+
+class SwapSession:
+    def __init__(self, *, params: SwapParams, analyzer: FaceAnalyzer, swapper: FaceSwapper | CropSwapper,
+                 sources: Sequence[Any], selector: TargetSelector, locate: FaceLocator,
+                 restorer: FaceRestorer | None = None) -> None:
+        self.params = params
+        self.analyzer = analyzer
+        self.sources = list(sources)
+        self.selector = selector
+        self.locate = locate
+        self.restorer = restorer
+        self._swap_face = face_step(swapper, params)
+
+    @classmethod
+    def for_stream(cls, options: SwapOptions, analyzer: FaceAnalyzer, swapper: FaceSwapper | CropSwapper,
+                   sources: Sequence[Any], *, restorer: FaceRestorer | None = None,
+                   selector: TargetSelector | None = None, tracker: FaceTracker | None = None) -> SwapSession:
+        """A session for consecutive frames (a video, a live stream): faces are tracked from frame to frame."""
+        tracker = tracker or FaceTracker(analyzer)
+        return cls(params=SwapParams.from_options(options), analyzer=analyzer, swapper=swapper, sources=sources,
+                   selector=selector or TargetSelector(options, analyzer), locate=tracker.update, restorer=restorer)
+
+    def process(self, frame: Frame, time: float = 0.0) -> FrameResult:
+        """The frame with its chosen faces swapped (a new array; `frame` is not changed), and what was found."""
+        tracked = self.locate(frame, time)
+        assignments = self.selector.select(frame, tracked)
+        if not assignments:
+            return FrameResult(frame, len(tracked), 0)
+        image = frame.copy()
+        for assignment in assignments:
+            image = self._swap_face(image, assignment.face, self.sources[assignment.source])
+        if self.restorer is not None:
+            for assignment in assignments:
+                image = self.restorer.restore(image, assignment.face, visibility=self.params.restore_visibility,
+                                              codeformer_weight=self.params.codeformer_weight)
+        return FrameResult(image, len(tracked), len(assignments))
