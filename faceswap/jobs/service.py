@@ -244,6 +244,8 @@ class JobService:
         for record in expired:
             if record.output_file_id:
                 self.blobs.delete(record.output_file_id)
+        # A job queued after this read names files younger than retention (`input_ref` checks), so only a file
+        # that crosses that age within the next milliseconds could be taken from it.
         in_use = {blob_id for options in self.store.live_options() for name in INPUT_FIELDS
                   if (blob_id := blob_id_of(options.get(name))) is not None}
         files = self.blobs.sweep(self.settings.retention_s, keep=in_use)
