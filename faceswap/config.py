@@ -76,6 +76,10 @@ class Settings:
     auto_download: bool = False
     """Download missing neural/restoration models when a job needs them (FACESWAP_AUTO_DOWNLOAD=1, e.g. on a
     Space). Off by default: models download only when a person asks (`models download`, the UI's button)."""
+    backend: str = "embedded"
+    """Job store and executor (FACESWAP_BACKEND): embedded = SQLite in the data dir + worker threads."""
+    blobs: str = "dir"
+    """Where inputs and outputs are stored (FACESWAP_BLOBS): dir = the data dir's files/ folder."""
     extra: dict[str, str] = field(default_factory=dict, compare=False)
     device_id: int = 0
     """Which GPU the GPU providers run on (FACESWAP_DEVICE_ID); part of the session cache key."""
@@ -136,6 +140,8 @@ class Settings:
             max_open_upload_bytes=read("FACESWAP_MAX_OPEN_UPLOAD_MB", lambda v: int(float(v) * MiB), 2048 * MiB),
             trusted_proxies=tuple(h.strip() for h in env.get("FACESWAP_TRUSTED_PROXIES", "").split(",") if h.strip()),
             auto_download=env.get("FACESWAP_AUTO_DOWNLOAD", "").strip().lower() in TRUE_WORDS,
+            backend=env.get("FACESWAP_BACKEND", "").strip().lower() or "embedded",
+            blobs=env.get("FACESWAP_BLOBS", "").strip() or "dir",
         )
 
     def with_(self, **changes: object) -> Settings:

@@ -29,6 +29,8 @@ from api_helpers import (
 )
 from api_support import FakeRunner
 
+from faceswap.jobs.interfaces import blob_id_of
+
 
 @pytest.fixture(scope="module")
 def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
@@ -220,7 +222,7 @@ def test_segmind_fields_map_onto_options(start, media) -> None:
     assert options.target_faces == [1, 0] and options.source_faces == [0, 1] and options.order == "left_to_right"
     assert (options.restore, options.codeformer_weight, options.restore_visibility) == ("codeformer", 0.5, 0.7)
     assert (options.frame_cap, options.target_gender, options.source_gender) == (5, "female", "male")
-    assert Path(options.face).read_bytes() == media["face"].read_bytes()
+    assert server.service.blobs.path(blob_id_of(options.face)).read_bytes() == media["face"].read_bytes()
     for field, value in (("frame_load_cap", 501), ("detect_gender_input", "yes"), ("codeformer_weight", 2)):
         resp = requests.post(f"{server.base}/v2/videofaceswap", json=segmind_body(media, **{field: value}),
                              headers=auth(), timeout=30)

@@ -29,6 +29,7 @@ from api_helpers import (
 from api_support import FakeRunner, file_server
 
 from faceswap.config import Settings
+from faceswap.jobs.interfaces import blob_ref
 from faceswap.server import exposure_warnings
 
 
@@ -234,7 +235,7 @@ def test_urls_use_the_public_base_url(start, media) -> None:
     resp = requests.post(f"{server.base}/api/v3/wavespeed-ai/video-face-swap", headers=auth(), timeout=30, json={
         "video": ticket["download_url"], "face_image": data_uri(media["face"], "image/jpeg")})
     assert resp.status_code == 200, "a link on the public URL is our own file, read from the store"
-    assert server.service.get(resp.json()["data"]["id"]).options.video == str(server.service.file_path(file_id))
+    assert server.service.get(resp.json()["data"]["id"]).options.video == blob_ref(file_id)
 
 
 def test_a_sync_caller_who_hangs_up_cancels_the_job(start, media) -> None:

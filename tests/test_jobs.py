@@ -6,7 +6,6 @@ real output file, and the tests check that file byte for byte.
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -17,8 +16,9 @@ from media_factory import ClipSpec, row_layout, t1_patches, write_clip
 from faceswap.config import Settings
 from faceswap.errors import FaceSwapError
 from faceswap.jobs import JobService
-from faceswap.jobs.blobs import FILE_ID, BlobStore
-from faceswap.jobs.store import JobStore
+from faceswap.jobs.blobs import FILE_ID, DirBlobStore
+from faceswap.jobs.interfaces import blob_id_of
+from faceswap.jobs.store import SqliteJobStore
 from faceswap.options import SwapOptions
 
 
@@ -65,6 +65,12 @@ def options(clip: Path, face: Path, **fields: object) -> SwapOptions:
     return SwapOptions.parse(video=str(clip), face=str(face), **fields)
 
 
+def output_files(service: JobService) -> list[str]:
+    """The stored files a job wrote (inputs handed in as local files are stored too, under their own names)."""
+    folder = service.settings.data_dir / "files"
+    return [blob.name for blob in folder.iterdir() if service.blobs.info(blob.name).filename.startswith("faceswap-")]
+
+
 def test_a_job_runs_to_success_and_its_output_is_stored(service_factory, clip: Path, face: Path) -> None:
     service = service_factory(FakeRunner(frames=5))
     job = service.submit(options(clip, face), dialect="internal", meta={"note": "x"})
@@ -74,7 +80,12 @@ def test_a_job_runs_to_success_and_its_output_is_stored(service_factory, clip: P
     assert (done.progress, done.frames_done, done.frames_total, done.position) == (1.0, 5, 5, None)
     assert done.engine == "classic" and done.report["frames_swapped"] == 5 and done.error is None
     assert done.started_at >= done.created_at and done.finished_at >= done.started_at
-    assert done.options == options(clip, face)
+    assert done.options.model_copy(update={"video": str(clip), "face": str(face)}) == options(clip, face)
+    for name in ("video", "face"):
+        blob_id = blob_id_of(getattr(done.options, name))
+        assert blob_id is not None, "a local input is stored as a blob and named by reference"
+        with pytest.raises(FaceSwapError):
+            service.blobs.info(blob_id)  # the job's own copy went with its end
     assert FILE_ID.match(done.output_file_id)
     assert service.file_path(done.output_file_id).read_bytes() == clip.read_bytes()
     assert not list((service.settings.data_dir / "work").glob("*")), "scratch space must be cleaned up"
@@ -114,7 +125,7 @@ def test_cancel_queued_is_immediate_and_running_stops_between_frames(service_fac
     job = service.get(running.id)
     assert job.frames_done < 200, "the worker must stop long before the last frame"
     assert time.monotonic() - stopped_at < 5
-    assert not list((service.settings.data_dir / "files").iterdir()), "a cancelled job leaves no file"
+    assert output_files(service) == [], "a cancelled job leaves no file"
     assert len(runner.calls) == 1, "the cancelled queued job never ran"
 
     again = service.cancel(running.id)
@@ -127,7 +138,7 @@ def test_failures_carry_catalog_errors_and_leave_no_file(service_factory, clip: 
     assert job.status == "failed"
     assert job.error["code"] == "target_face_not_found" and job.error["retryable"] is False
     assert job.output_file_id is None
-    assert not list((service.settings.data_dir / "files").iterdir())
+    assert output_files(service) == []
 
 
 def test_a_crash_becomes_internal_error_without_the_trace(service_factory, clip: Path, face: Path) -> None:
@@ -141,9 +152,17 @@ def test_a_crash_becomes_internal_error_without_the_trace(service_factory, clip:
     assert "secret" not in job.error["message"]
 
 
+def test_a_missing_local_input_is_refused_at_submit_without_its_path(service_factory, clip: Path) -> None:
+    service = service_factory(FakeRunner())
+    with pytest.raises(FaceSwapError) as caught:
+        service.submit(SwapOptions.parse(video=str(clip), face="/no/such/face.png"))
+    assert caught.value.code == "invalid_request" and caught.value.field == "face"
+    assert "/no/such" not in caught.value.message
+
+
 def test_input_errors_from_the_runner_are_job_failures(service_factory, clip: Path) -> None:
     service = service_factory(FakeRunner())
-    job = service.submit(SwapOptions.parse(video=str(clip), face="/no/such/face.png"))
+    job = service.submit(SwapOptions.parse(video=str(clip), face="data:image/png;base64,@@@@"))
     job = service.wait(job.id, timeout=30)
     assert job.status == "failed" and job.error["code"] == "invalid_request"
     assert "face" in job.error["message"]
@@ -200,57 +219,9 @@ def test_retention_expires_jobs_and_files(service_factory, clip: Path, face: Pat
     assert service.store.get(job.id) is None, "the sweeper deletes expired jobs"
 
 
-# -- the store's lease rules, directly -----------------------------------------------------------------------------
-
-def test_leases_record_a_result_once(tmp_path: Path) -> None:
-    store = JobStore(tmp_path / "jobs.sqlite3")
-    job_id = store.submit({"video": "v"}, dialect="internal", owner=None, meta={})
-    lease = store.claim()
-    assert lease is not None and lease.job_id == job_id and lease.attempt == 1
-    assert store.claim() is None
-    assert store.heartbeat(lease, 3, 10) == "ok"
-    assert store.get(job_id).progress == pytest.approx(0.3)
-
-    stolen = type(lease)(job_id, "not-the-token", 1)
-    assert store.heartbeat(stolen) == "lost"
-    assert not store.complete(stolen, output_file_id="x", engine=None, report=None)
-    assert store.complete(lease, output_file_id="out", engine="classic", report={"frames": 10})
-    assert not store.complete(lease, output_file_id="again", engine="classic", report=None)
-    assert not store.fail(lease, {"code": "internal_error"})
-    record = store.get(job_id)
-    assert record.status == "succeeded" and record.output_file_id == "out" and record.frames_done == 10
-
-
-def test_heartbeat_reports_cancel(tmp_path: Path) -> None:
-    store = JobStore(tmp_path / "jobs.sqlite3")
-    store.submit({}, dialect="internal", owner=None, meta={})
-    lease = store.claim()
-    store.request_cancel(lease.job_id)
-    assert store.heartbeat(lease) == "cancel"
-    assert not store.complete(lease, output_file_id="x", engine=None, report=None)
-    assert store.get(lease.job_id).status == "cancelled"
-
-
-def test_interrupted_jobs_are_requeued_once_then_failed(tmp_path: Path) -> None:
-    store = JobStore(tmp_path / "jobs.sqlite3")
-    first = store.submit({}, dialect="internal", owner=None, meta={})
-    second = store.submit({}, dialect="internal", owner=None, meta={})
-    store.claim()  # `first` starts, then the process "dies"
-    recovery = store.recover()
-    assert recovery.requeued == [first] and recovery.failed == []
-    assert store.get(first).position == 1 and store.get(second).position == 2, "a re-queued job keeps its place"
-    lease = store.claim()
-    assert lease.job_id == first and lease.attempt == 2
-    recovery = store.recover()  # dies again
-    assert recovery.failed == [first]
-    record = store.get(first)
-    assert record.status == "failed" and record.error["code"] == "internal_error"
-    assert store.claim().job_id == second
-
-
 def test_a_restarted_service_finishes_what_a_dead_one_left(tmp_path: Path, clip: Path, face: Path) -> None:
     settings = make_settings(tmp_path)
-    dead = JobStore(settings.data_dir / "jobs.sqlite3")
+    dead = SqliteJobStore(settings.data_dir / "jobs.sqlite3")
     opts = options(clip, face).model_dump(mode="json")
     ids = [dead.submit(opts, dialect="internal", owner=None, meta={}) for _ in range(3)]
     dead.claim()  # the first was running when the process died
@@ -276,38 +247,15 @@ def test_closing_puts_a_running_job_back_without_spending_an_attempt(tmp_path: P
     job = service.submit(options(clip, face))
     assert runner.started.wait(10)
     service.close()
-    store = JobStore(settings.data_dir / "jobs.sqlite3")
+    store = SqliteJobStore(settings.data_dir / "jobs.sqlite3")
     record = store.get(job.id)
     assert record.status == "queued" and record.attempt == 0
-
-
-def test_store_is_safe_across_threads(tmp_path: Path) -> None:
-    store = JobStore(tmp_path / "jobs.sqlite3")
-    claimed: list[str] = []
-    lock = threading.Lock()
-
-    def submit_and_claim() -> None:
-        for _ in range(20):
-            store.submit({}, dialect="internal", owner=None, meta={})
-            lease = store.claim()
-            if lease is not None:
-                with lock:
-                    claimed.append(lease.job_id)
-
-    threads = [threading.Thread(target=submit_and_claim) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    while (lease := store.claim()) is not None:
-        claimed.append(lease.job_id)
-    assert len(claimed) == 160 and len(set(claimed)) == 160, "every job claimed exactly once"
 
 
 # -- the blob store ------------------------------------------------------------------------------------------------
 
 def test_blob_ids_are_long_random_and_checked(tmp_path: Path) -> None:
-    blobs = BlobStore(tmp_path / "files", max_bytes=1000)
+    blobs = DirBlobStore(tmp_path / "files", max_bytes=1000)
     ids = {blobs.put(b"abc", filename="../../x.mp4").id for _ in range(20)}
     assert len(ids) == 20 and all(FILE_ID.match(blob_id) for blob_id in ids)
     blob_id = next(iter(ids))
@@ -320,7 +268,7 @@ def test_blob_ids_are_long_random_and_checked(tmp_path: Path) -> None:
 
 
 def test_upload_tickets_are_single_use_and_size_checked(tmp_path: Path) -> None:
-    blobs = BlobStore(tmp_path / "files", max_bytes=1000)
+    blobs = DirBlobStore(tmp_path / "files", max_bytes=1000)
     info, token = blobs.reserve(filename="face.png", size=5, content_type=None)
     with pytest.raises(FaceSwapError) as caught:
         blobs.info(info.id)
@@ -354,4 +302,4 @@ def test_a_lost_lease_stops_the_worker_and_the_job_runs_again(service_factory, c
     assert service.store.recover().requeued == [job.id]  # as if another process judged this worker dead
     done = service.wait(job.id, timeout=30)
     assert done.status == "succeeded" and done.attempt == 2 and len(runner.calls) == 2
-    assert len(list((service.settings.data_dir / "files").iterdir())) == 1, "the lost run's output was dropped"
+    assert output_files(service) == [done.output_file_id], "the lost run's output was dropped"

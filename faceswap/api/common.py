@@ -164,12 +164,13 @@ def own_file_id(url: str, request: Request, settings: Settings) -> str | None:
 
 def client_input(value: str, *, field: str, request: Request, ctx: ApiContext) -> str:
     """A client's input reference made safe for the job: an external URL (checked now, fetched by the worker), or
-    the store path of our own file or of inline data. Local paths are refused. Runs in a worker thread."""
+    a reference (`blob://<id>`) to our own file or to the stored inline data. Local paths are refused. Runs in a
+    worker thread."""
     text = value.strip()
     if is_url(text):
         file_id = own_file_id(text, request, ctx.settings)
         if file_id is not None:
-            return str(ctx.service.file_path(file_id))
+            return ctx.service.input_ref(file_id)
         precheck_url(text, ctx.settings, field=field)
         return text
     limit = inline_limit(ctx.settings)
@@ -182,7 +183,7 @@ def client_input(value: str, *, field: str, request: Request, ctx: ApiContext) -
         raise FaceSwapError("invalid_request", f"{field}: give an http(s) URL, a data URI or base64 data "
                             "(paths on the server are not accepted).", field=field)
     data, suffix = decoded
-    return str(ctx.service.file_path(ctx.service.store_file(data, filename=f"{field.rsplit('.', 1)[-1]}{suffix}")))
+    return ctx.service.input_ref(ctx.service.store_file(data, filename=f"{field.rsplit('.', 1)[-1]}{suffix}"))
 
 
 def inline_limit(settings: Settings) -> int:

@@ -1,4 +1,5 @@
-"""The job core: one queue (SQLite store + worker threads) and a file store, shared by every door."""
+"""The job core: one queue shared by every door, written against three protocols (interfaces.py) — JobStore,
+BlobStore, Executor — with SQLite, a local directory and worker threads as the embedded defaults."""
 
 from faceswap.jobs.service import Job, JobService
 

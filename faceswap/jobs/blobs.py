@@ -1,4 +1,5 @@
-"""BlobStore: inputs and outputs by id, in a local directory (an S3-compatible store can take its place later).
+"""DirBlobStore: inputs and outputs by id, in a local directory (the embedded `BlobStore`; an S3-compatible store
+can take its place).
 
 Ids carry 192 random bits and are the capability for `/v1/files/{id}`; they are checked against a strict pattern
 before they touch the file system, so no path ever comes from a client. Each blob is a directory holding the data
@@ -20,29 +21,20 @@ import secrets
 import shutil
 import threading
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Collection
+from dataclasses import asdict
 from pathlib import Path
 from typing import BinaryIO
 
 from faceswap.errors import FaceSwapError
+from faceswap.jobs.interfaces import FILE_ID, BlobInfo
+
+__all__ = ["FILE_ID", "BlobInfo", "DirBlobStore", "guess_content_type", "safe_filename"]
 
 log = logging.getLogger(__name__)
 
-FILE_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
 _SUFFIX = re.compile(r"^\.[a-z0-9]{1,8}$")
 _CHUNK = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class BlobInfo:
-    id: str
-    filename: str
-    content_type: str
-    size: int
-    created_at: float
-    pending: bool = False
-    expected_size: int | None = None
-    token_sha256: str | None = None
 
 
 def safe_filename(name: str | None, default: str = "file") -> str:
@@ -56,7 +48,9 @@ def guess_content_type(filename: str) -> str:
     return mimetypes.guess_type(filename)[0] or "application/octet-stream"
 
 
-class BlobStore:
+class DirBlobStore:
+    """The embedded BlobStore: one folder per blob under `root`."""
+
     def __init__(self, root: Path, *, max_bytes: int, clock=time.time) -> None:
         self.root = root
         self.max_bytes = max_bytes
@@ -153,25 +147,19 @@ class BlobStore:
             raise FaceSwapError("file_not_found", "The requested file is not available (unknown id, or it expired).")
         return path
 
-    def owns(self, path: Path) -> bool:
-        """Whether `path` lies inside this store (so a job may read it although no client path is trusted)."""
-        try:
-            return path.resolve().is_relative_to(self.root.resolve())
-        except OSError:
-            return False
-
     # -- removing ------------------------------------------------------------------------------------------------
 
     def delete(self, blob_id: str) -> None:
         if FILE_ID.match(blob_id):
             shutil.rmtree(self.root / blob_id, ignore_errors=True)
 
-    def sweep(self, retention_s: float) -> int:
-        """Delete blobs created more than `retention_s` ago (and pending uploads never filled in that time)."""
+    def sweep(self, retention_s: float, *, keep: Collection[str] = ()) -> int:
+        """Delete blobs created more than `retention_s` ago (and pending uploads never filled in that time), except
+        those in `keep` (the inputs and outputs of jobs still held)."""
         cutoff = self._clock() - retention_s
         removed = 0
         for folder in self.root.iterdir():
-            if not FILE_ID.match(folder.name):
+            if not FILE_ID.match(folder.name) or folder.name in keep:
                 continue
             info = self._read_meta(folder)
             created = info.created_at if info is not None else _mtime(folder)

@@ -1,10 +1,12 @@
-"""Executor: a bounded pool of worker threads, and `run_task`, the one way any executor runs a job.
+"""Executor: `run_task`, the one way any executor runs a job, and the embedded executor (a pool of threads).
 
 Workers pull from the JobStore (oldest queued first), so jobs queued before a restart simply run after it.
-`run_task` heartbeats every few frames (or every second): the answer tells it whether the job was cancelled or its
-lease lost, and the pipeline's `should_cancel` turns that into a clean stop between frames. Results are recorded
-under the lease, and an output that is not recorded (cancelled, lost, failed) is deleted, so a job that did not
-succeed leaves no file behind. A Celery executor would call the same `run_task` from its task body.
+`run_task` heartbeats every few frames (and at least every quarter second while the pipeline asks whether to stop):
+the store's answer tells it whether the job was cancelled or its lease lost — from any process — and the pipeline's
+`should_cancel` turns that into a clean stop between frames. Inputs named `blob://<id>` are resolved through the
+BlobStore just before the run. Results are recorded under the lease, and an output that is not recorded (cancelled,
+lost, failed) is deleted, so a job that did not succeed leaves no file behind. A Celery task body would call
+`work_on` with the `Task` it was sent.
 """
 
 from __future__ import annotations
@@ -14,14 +16,22 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from faceswap.config import Settings
 from faceswap.errors import FaceSwapError, as_faceswap_error
-from faceswap.jobs.blobs import BlobStore
-from faceswap.jobs.store import HeartbeatAnswer, JobStore, Lease
+from faceswap.jobs.interfaces import (
+    INPUT_FIELDS,
+    BlobStore,
+    HeartbeatAnswer,
+    JobStore,
+    Lease,
+    Task,
+    blob_id_of,
+    owned_inputs,
+)
 from faceswap.options import SwapOptions
 from faceswap.report import Progress, SwapResult
 
@@ -29,6 +39,8 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_EVERY_FRAMES = 5
 HEARTBEAT_EVERY_S = 1.0
+CANCEL_POLL_S = 0.25
+"""How often a running job asks the store whether it was cancelled (the pipeline asks between frames)."""
 IDLE_POLL_S = 1.0
 """How often an idle worker looks at the store without being woken (other processes may have queued work)."""
 
@@ -42,36 +54,37 @@ class Runner(Protocol):
 
 @dataclass
 class TaskContext:
-    """What `run_task` needs; built once by the service and shared by every worker."""
+    """What `run_task` needs, built once per worker process: nothing in it is tied to the process that queued the
+    job (a Celery worker builds its own from configuration)."""
 
     store: JobStore
     blobs: BlobStore
     settings: Settings
     runtime: Any
     runner: Runner
-    shutdown: threading.Event
-    on_finished: Callable[[str], None] = lambda job_id: None
-    cancelled: set[str] = field(default_factory=set)
-    """Jobs cancelled in this process, so their workers stop at once instead of at the next heartbeat."""
+
+
+def _never() -> bool:
+    return False
 
 
 class _Heartbeat:
-    """Progress and stop bookkeeping for one running task."""
+    """Progress and stop bookkeeping for one running task; every answer comes from the store."""
 
-    def __init__(self, context: TaskContext, lease: Lease) -> None:
-        self._context = context
+    def __init__(self, store: JobStore, lease: Lease, stopping: Callable[[], bool], timeout_s: float) -> None:
+        self._store = store
         self._lease = lease
+        self._stopping = stopping
         self.answer: HeartbeatAnswer = "ok"
         self.frames_done = self.frames_total = 0
         self._beat_frames = 0
         self._beat_time = 0.0
-        limit = context.settings.job_timeout_s
-        self._deadline = time.monotonic() + limit if limit > 0 else None
+        self._timeout_s = timeout_s
+        self._deadline = time.monotonic() + timeout_s if timeout_s > 0 else None
 
     @property
     def stopping(self) -> bool:
-        return (self.answer != "ok" or self._context.shutdown.is_set()
-                or self._lease.job_id in self._context.cancelled)
+        return self.answer != "ok" or self._stopping()
 
     def progress(self, progress: Progress) -> None:
         self.frames_done, self.frames_total = progress.frames_done, progress.frames_total
@@ -82,36 +95,46 @@ class _Heartbeat:
 
     def should_cancel(self) -> bool:
         if self._deadline is not None and time.monotonic() > self._deadline:  # the per-job wall-clock limit
-            limit = self._context.settings.job_timeout_s
-            raise FaceSwapError("timeout", f"The job ran longer than the {limit:g} s this server allows "
+            raise FaceSwapError("timeout", f"The job ran longer than the {self._timeout_s:g} s this server allows "
                                 "for one job; swap a shorter part (start/end) or a smaller video.")
-        if not self.stopping and time.monotonic() - self._beat_time >= HEARTBEAT_EVERY_S:
+        if not self.stopping and time.monotonic() - self._beat_time >= CANCEL_POLL_S:
             self.beat()
         return self.stopping
 
     def beat(self) -> None:
         if self.answer == "ok":
-            self.answer = self._context.store.heartbeat(self._lease, self.frames_done, self.frames_total)
+            self.answer = self._store.heartbeat(self._lease, self.frames_done, self.frames_total)
             self._beat_frames, self._beat_time = self.frames_done, time.monotonic()
 
 
-def run_task(context: TaskContext, lease: Lease) -> None:
-    """Run one claimed job to its end and record the outcome under its lease."""
+def work_on(context: TaskContext, task: Task, stopping: Callable[[], bool] = _never) -> bool:
+    """Run a dispatched task: claim its job (unless the task brings a lease) and run it. False when the job was no
+    longer queued (cancelled, or taken by another worker)."""
+    lease = task.lease or context.store.claim(task.job_id)
+    if lease is None:
+        return False
+    run_task(context, lease, stopping)
+    return True
+
+
+def run_task(context: TaskContext, lease: Lease, stopping: Callable[[], bool] = _never) -> None:
+    """Run one claimed job to its end and record the outcome under its lease. `stopping` says that this worker is
+    shutting down (the job then goes back to the queue)."""
     job_id = lease.job_id
-    heartbeat = _Heartbeat(context, lease)
+    heartbeat = _Heartbeat(context.store, lease, stopping, context.settings.job_timeout_s)
     workdir = context.settings.data_dir / "work" / f"{job_id}-{lease.attempt}"
     try:
         record = context.store.get(job_id)
         if record is None or record.status != "processing":
             return
-        options = SwapOptions.model_validate(record.options)
+        options = _local_inputs(SwapOptions.model_validate(record.options), context.blobs)
         workdir.mkdir(parents=True, exist_ok=True)
         heartbeat.beat()
         started = time.monotonic()
         result = context.runner(options, context.runtime, workdir / "output", progress=heartbeat.progress,
                                 should_cancel=heartbeat.should_cancel, workdir=workdir)
         heartbeat.beat()
-        if heartbeat.answer != "ok" or job_id in context.cancelled:  # a finished result survives a shutdown
+        if heartbeat.answer != "ok":  # a finished result survives a shutdown
             _stopped(context, lease, heartbeat)
             return
         _record_success(context, lease, result)
@@ -126,9 +149,34 @@ def run_task(context: TaskContext, lease: Lease) -> None:
         log.exception("job %s crashed", job_id)
         context.store.fail(lease, as_faceswap_error(exc).to_dict())
     finally:
+        _drop_inputs_when_finished(context, job_id)
         shutil.rmtree(workdir, ignore_errors=True)
-        context.cancelled.discard(job_id)
-        context.on_finished(job_id)
+
+
+def _drop_inputs_when_finished(context: TaskContext, job_id: str) -> None:
+    """A job that ended (not one put back in the queue or taken over by another worker) needs its copies no more."""
+    try:
+        record = context.store.get(job_id)
+        if record is not None and record.finished:
+            for blob_id in owned_inputs(record.meta):
+                context.blobs.delete(blob_id)
+    except Exception:
+        log.exception("job %s: removing its input copies failed (retention will)", job_id)
+
+
+def _local_inputs(options: SwapOptions, blobs: BlobStore) -> SwapOptions:
+    """The options with each `blob://` input replaced by a local file holding it (fetched by remote stores)."""
+    changes: dict[str, str] = {}
+    for name in INPUT_FIELDS:
+        blob_id = blob_id_of(getattr(options, name))
+        if blob_id is None:
+            continue
+        try:
+            changes[name] = str(blobs.path(blob_id))
+        except FaceSwapError as exc:
+            raise FaceSwapError("file_not_found", f"{name}: this job's input file is no longer stored; submit the "
+                                "job again.", field=name) from exc
+    return options.model_copy(update=changes) if changes else options
 
 
 def _record_success(context: TaskContext, lease: Lease, result: SwapResult) -> None:
@@ -146,48 +194,58 @@ def _record_success(context: TaskContext, lease: Lease, result: SwapResult) -> N
 def _stopped(context: TaskContext, lease: Lease, heartbeat: _Heartbeat) -> None:
     if heartbeat.answer == "lost":
         log.info("job %s: lease lost, stopped", lease.job_id)
-    elif context.shutdown.is_set() and heartbeat.answer == "ok":
+    elif heartbeat.answer == "cancel":
+        log.info("job %s: cancelled, stopped", lease.job_id)
+    elif heartbeat.stopping:
         context.store.release(lease)
-        log.info("job %s: server stopping, put back in the queue", lease.job_id)
-    elif heartbeat.answer == "ok" and lease.job_id not in context.cancelled:
+        log.info("job %s: worker stopping, put back in the queue", lease.job_id)
+    else:
         # The runner gave up by itself with task_cancelled: record it as a cancel.
         context.store.request_cancel(lease.job_id)
-    else:
-        log.info("job %s: cancelled, stopped", lease.job_id)
 
 
 class ThreadExecutor:
-    """`workers` threads that claim jobs from the store and run them with `run_task`."""
+    """The embedded Executor: `workers` threads that claim jobs from the store and run them with `run_task`.
 
-    def __init__(self, context: TaskContext, workers: int) -> None:
-        self._context = context
+    It assumes it is the only executor on its data dir: `start` re-queues jobs a dead process left processing (once,
+    then fails them) and clears the scratch space they left. `dispatch` only wakes a worker, which then claims the
+    oldest queued job, so jobs run in queue order whoever queued them; idle workers also look every second.
+    """
+
+    def __init__(self, workers: int) -> None:
         self._workers = max(1, workers)
+        self._shutdown = threading.Event()
         self._wake = threading.Condition()
         self._pending_wakeups = 0
         self._threads: list[threading.Thread] = []
+        self._on_finished: Callable[[str], None] = lambda job_id: None
 
     @property
     def size(self) -> int:
         return self._workers
 
-    def start(self) -> None:
+    def start(self, context: TaskContext, on_finished: Callable[[str], None] | None = None) -> None:
+        self._on_finished = on_finished or self._on_finished
+        self._shutdown.clear()
+        context.store.recover()
+        shutil.rmtree(context.settings.data_dir / "work", ignore_errors=True)  # scratch left by a dead process
         for number in range(self._workers):
-            thread = threading.Thread(target=self._loop, name=f"faceswap-worker-{number}", daemon=True)
+            thread = threading.Thread(target=self._loop, args=(context,), name=f"faceswap-worker-{number}",
+                                      daemon=True)
             thread.start()
             self._threads.append(thread)
 
-    def dispatch(self) -> None:
-        """A job was queued: wake one idle worker."""
+    def dispatch(self, task: Task) -> None:
+        """A job was queued: wake one idle worker (it takes the oldest queued job, which keeps the queue order)."""
         with self._wake:
             self._pending_wakeups += 1
             self._wake.notify()
 
     def cancel(self, job_id: str) -> None:
-        """Stop a job running in this process at its next frame."""
-        self._context.cancelled.add(job_id)
+        """Nothing to do: the job is cancelled in the store, and its worker reads that at its next heartbeat."""
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._context.shutdown.set()
+        self._shutdown.set()
         with self._wake:
             self._wake.notify_all()
         deadline = time.monotonic() + timeout
@@ -198,16 +256,19 @@ class ThreadExecutor:
             log.warning("workers still busy at shutdown: %s", ", ".join(alive))
         self._threads.clear()
 
-    def _loop(self) -> None:
-        shutdown = self._context.shutdown
+    def _loop(self, context: TaskContext) -> None:
+        shutdown = self._shutdown
         while not shutdown.is_set():
             try:
-                lease = self._context.store.claim()
+                lease = context.store.claim()
             except Exception:
                 log.exception("claiming a job failed; retrying")
                 lease = None
             if lease is not None:
-                run_task(self._context, lease)
+                try:
+                    run_task(context, lease, shutdown.is_set)
+                finally:
+                    self._on_finished(lease.job_id)
                 continue
             with self._wake:
                 if self._pending_wakeups == 0 and not shutdown.is_set():

@@ -1,9 +1,10 @@
-"""JobStore: the durable record of every job, on SQLite (one file in the data dir, WAL, safe across threads).
+"""SqliteJobStore: the embedded JobStore, on SQLite (one file in the data dir, WAL, safe across threads).
 
 A worker `claim`s the oldest queued job and gets a `Lease` (a random token and the attempt number). Everything a
 worker later records — progress, success, failure — is accepted only while its lease token still matches, so a
 job that ran twice (a lost lease, a restart) has its result recorded once. Cancel and retention are plain updates.
-The interface is small on purpose: a Redis or Postgres store can take its place without touching the workers.
+The `JobStore` protocol (interfaces.py) is small on purpose: a Redis or Postgres store can take this one's place
+without touching the workers.
 """
 
 from __future__ import annotations
@@ -17,18 +18,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
+
+from faceswap.jobs.interfaces import MAX_ATTEMPTS, HeartbeatAnswer, JobRecord, Lease, Recovery
 
 log = logging.getLogger(__name__)
-
-Status = Literal["queued", "processing", "succeeded", "failed", "cancelled"]
-FINISHED: tuple[str, ...] = ("succeeded", "failed", "cancelled")
-HeartbeatAnswer = Literal["ok", "cancel", "lost"]
-
-MAX_ATTEMPTS = 2
-"""A job cut off mid-run (crash, kill) runs once more; cut off again, it fails with internal_error."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -58,50 +53,9 @@ CREATE INDEX IF NOT EXISTS jobs_finished_at ON jobs (finished_at);
 """
 
 
-@dataclass(frozen=True)
-class Lease:
-    job_id: str
-    token: str
-    attempt: int
+class SqliteJobStore:
+    """The embedded JobStore: one SQLite file in the data dir (WAL), shared by threads and local processes."""
 
-
-@dataclass(frozen=True)
-class JobRecord:
-    """One row, decoded. `options` and `meta` are plain JSON data; the service turns them into objects."""
-
-    id: str
-    seq: int
-    status: Status
-    options: dict[str, Any]
-    dialect: str
-    owner: str | None
-    meta: dict[str, Any]
-    progress: float
-    frames_done: int
-    frames_total: int
-    error: dict[str, Any] | None
-    engine: str | None
-    report: dict[str, Any] | None
-    output_file_id: str | None
-    created_at: float
-    started_at: float | None
-    finished_at: float | None
-    attempt: int
-    position: int | None
-    """1-based place in the queue while queued, 0 while processing, None once finished."""
-
-    @property
-    def finished(self) -> bool:
-        return self.status in FINISHED
-
-
-@dataclass(frozen=True)
-class Recovery:
-    requeued: list[str]
-    failed: list[str]
-
-
-class JobStore:
     def __init__(self, path: Path, *, clock=time.time) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
@@ -176,11 +130,15 @@ class JobStore:
 
     # -- workers -------------------------------------------------------------------------------------------------
 
-    def claim(self) -> Lease | None:
-        """Take the oldest queued job: it becomes processing under a fresh lease."""
+    def claim(self, job_id: str | None = None) -> Lease | None:
+        """Take the oldest queued job (or `job_id` if it is still queued): it becomes processing under a fresh lease."""
         token = secrets.token_hex(16)
         with self._transaction() as db:
-            row = db.execute("SELECT id, attempt FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1").fetchone()
+            if job_id is None:
+                row = db.execute("SELECT id, attempt FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1").fetchone()
+            else:
+                row = db.execute("SELECT id, attempt FROM jobs WHERE status = 'queued' AND id = ?",
+                                 (job_id,)).fetchone()
             if row is None:
                 return None
             now = self._clock()
@@ -264,6 +222,10 @@ class JobStore:
                               (cutoff,)).fetchall()
             db.execute("DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?", (cutoff,))
         return [_record(row, None) for row in rows]
+
+    def live_options(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [json.loads(row[0]) for row in self._db.execute("SELECT options FROM jobs").fetchall()]
 
 
 def _record(row: sqlite3.Row, position: int | None) -> JobRecord:
