@@ -120,26 +120,40 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[TwinSet, Path, Path
     frames = mf.read_frames(clip)
     for index, frame in enumerate(frames):  # paint the hand on the decoded frames, then encode them again
         frame[hand_box(index)] = (0, 255, 0)
-    handed = root / "hand.mp4"
-    _encode(handed, frames)
+    handed = encode_clip(root / "hand.mp4", frames)
     face = root / "astronaut.png"
     cv2.imwrite(str(face), mf.astronaut_face_photo())
     twins = with_mask_models(build_twin_set(root / "models"))
     return twins, handed, face, mf.read_frames(handed)
 
 
-def _encode(path: Path, frames: list[np.ndarray]) -> None:
+def encode_clip(path: Path, frames: list[np.ndarray], *, fps: int = 12, audio_from: Path | None = None) -> Path:
+    """Encode decoded (and painted-on) frames again at high quality, with the audio of `audio_from` copied in."""
     import av
 
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=12)
+        stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
         stream.options = {"crf": "12"}
+        audio = None
+        if audio_from is not None:
+            source = av.open(str(audio_from))
+            audio = container.add_stream("aac", rate=48000)
+            audio.layout = "mono"
         for frame in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+        if audio is not None:
+            with source:
+                for decoded in source.decode(audio=0):
+                    decoded.pts = None
+                    for packet in audio.encode(decoded):
+                        container.mux(packet)
+            for packet in audio.encode():
+                container.mux(packet)
+    return path
 
 
 def run(setup: tuple[TwinSet, Path, Path, list[np.ndarray]], tmp_path: Path, **fields: object) -> list[np.ndarray]:
