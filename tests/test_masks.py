@@ -209,3 +209,26 @@ def test_upper_face_area_mask_keeps_the_mouth_and_swaps_the_eyes(
         assert differs(swapped[mouth], before[mouth]) > 40, index
         eye_x, eye_y = mouth[1].start, mouth[0].start - 30
         assert differs(kept[eye_y:eye_y + 5, eye_x:eye_x + 5], swapped[eye_y:eye_y + 5, eye_x:eye_x + 5]) < 6
+
+
+def test_every_rest_dialect_takes_the_quality_extensions() -> None:
+    from faceswap.api import openoctopus, segmind, wavespeed
+    from faceswap.api.common import build_options, quality_options
+
+    bodies = [segmind.VideoFaceSwapRequest(source_img="f", video_input="v", mask="box,occlusion", pixel_boost=512,
+                                           mask_regions="skin,nose"),
+              wavespeed.FaceSwapInput(video="v", face_image="f", mask=["box", "occlusion"], pixel_boost="512",
+                                      mask_regions=["skin", "nose"]),
+              openoctopus.GenerationInput(video="v", face_image="f", mask="box,occlusion", pixel_boost="512",
+                                          mask_regions="skin, nose")]
+    for body in bodies:
+        options = build_options({"video": "v", "face": "f", **quality_options(body)}, {})
+        assert (options.mask, options.pixel_boost, options.mask_regions) == (["box", "occlusion"], "512",
+                                                                             ["skin", "nose"])
+        assert "Extension" in type(body).model_fields["mask"].description
+    plain = build_options({"video": "v", "face": "f", **quality_options(bodies[0].model_copy())}, {})
+    assert plain.mask_areas == list(masks.AREA_POINTS)  # unsent fields keep their defaults
+    with pytest.raises(FaceSwapError) as info:
+        build_options({"video": "v", "face": "f", **quality_options(
+            wavespeed.FaceSwapInput(video="v", face_image="f", mask="hat"))}, {})
+    assert info.value.code == "invalid_request" and info.value.field and "mask" in info.value.field
