@@ -10,7 +10,7 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -22,8 +22,13 @@ from faceswap.options import (
     DEFAULT_SWAPPER,
     ENGINES,
     GENDERS,
+    MASK_AREAS,
+    MASK_REGIONS,
+    MASK_TYPES,
+    OCCLUDERS,
     ORDERS,
     OUTPUT_FORMATS,
+    PARSERS,
     PIXEL_BOOSTS,
     RESTORES,
     SELECTIONS,
@@ -74,6 +79,20 @@ def build_parser() -> argparse.ArgumentParser:
     swap.add_argument("--pixel-boost", choices=PIXEL_BOOSTS, default="native",
                       help="swap at this crop size through sub-pixel phases (512 with inswapper_128: 16 model calls "
                            "per face)")
+    swap.add_argument("--mask", type=name_list(MASK_TYPES), default=["box"], metavar="TYPES",
+                      help=f"masks combined by minimum, comma-separated from {{{','.join(MASK_TYPES)}}} (neural "
+                           "engine): occlusion keeps hands and objects in front of the face, region and area keep "
+                           "what --mask-regions / --mask-areas leave out")
+    swap.add_argument("--mask-blur", type=float, default=0.3, metavar="B", help="box mask edge blur (0-1)")
+    swap.add_argument("--mask-padding", default="0,0,0,0", metavar="T,R,B,L",
+                      help="box mask padding in %% of the crop (one value for all sides, or top,right,bottom,left)")
+    swap.add_argument("--mask-regions", type=name_list(MASK_REGIONS), default=list(MASK_REGIONS), metavar="REGIONS",
+                      help=f"regions the region mask swaps, from {{{','.join(MASK_REGIONS)}}}; leave out mouth and "
+                           "the lips to keep the target's mouth")
+    swap.add_argument("--mask-areas", type=name_list(MASK_AREAS), default=list(MASK_AREAS), metavar="AREAS",
+                      help=f"areas the area mask swaps, from {{{','.join(MASK_AREAS)}}}")
+    swap.add_argument("--mask-occluder", choices=OCCLUDERS, default=OCCLUDERS[0], help="occlusion mask model")
+    swap.add_argument("--mask-parser", choices=PARSERS, default=PARSERS[-1], help="region mask model")
     swap.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     swap.set_defaults(handler=_swap)
 
@@ -122,6 +141,20 @@ def _emit(data: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+def name_list(choices: tuple[str, ...]) -> Callable[[str], list[str]]:
+    """An argparse type for a comma-separated list whose items must be among `choices`."""
+
+    def parse(text: str) -> list[str]:
+        items = [item.strip().lower() for item in text.split(",") if item.strip()]
+        wrong = [item for item in items if item not in choices]
+        if not items or wrong:
+            raise argparse.ArgumentTypeError(f"invalid choice {', '.join(wrong) or repr(text)} (choose from "
+                                             f"{', '.join(choices)}, comma-separated)")
+        return items
+
+    return parse
+
+
 def _runtime():  # imported late: `--help` and argument errors should not load the media stack
     from faceswap.runtime import Runtime
 
@@ -139,7 +172,9 @@ def _swap(args: argparse.Namespace) -> int:
         source_gender=args.source_gender, frame_cap=args.frame_cap, start=args.start, end=args.end,
         engine=args.engine, restore=args.restore, codeformer_weight=args.codeformer_weight,
         restore_visibility=args.restore_visibility, output_format=args.output_format, swapper=args.swapper,
-        pixel_boost=args.pixel_boost)
+        pixel_boost=args.pixel_boost, mask=args.mask, mask_blur=args.mask_blur, mask_padding=args.mask_padding,
+        mask_regions=args.mask_regions, mask_areas=args.mask_areas, mask_occluder=args.mask_occluder,
+        mask_parser=args.mask_parser)
     bars: list[tqdm] = []  # made on the first frame, so early failures print no empty bar
 
     def on_progress(step: Progress) -> None:

@@ -102,7 +102,8 @@ def preview_frame(options: SwapOptions, runtime: Runtime, frame: int) -> Preview
         selector = TargetSelector(options.model_copy(update={"selection": "per_frame"}), engine.analyzer)
     restorer = runtime.restorer(options.restore) if options.restore != "none" else None
     session = SwapSession(params=SwapParams.from_options(options), analyzer=engine.analyzer, swapper=engine.swapper,
-                          sources=sources, selector=selector, locate=still_locator(engine.analyzer), restorer=restorer)
+                          sources=sources, selector=selector, locate=still_locator(engine.analyzer), restorer=restorer,
+                          maskers=runtime.maskers(options))
     result = session.process(video)
     return PreviewResult(result.image, engine.name, result.swapped, list(engine.notices))
 

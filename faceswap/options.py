@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from faceswap.errors import FaceSwapError
 from faceswap.models.registry import REGISTRY, names_with_role
+from faceswap.swap.masks import MaskArea, MaskRegion, MaskType
 
 Order = Literal["left_to_right", "largest_first"]
 Selection = Literal["track", "per_frame"]
@@ -21,6 +22,8 @@ Restore = Literal["none", "gfpgan", "codeformer"]
 OutputFormat = Literal["same", "mp4", "gif"]
 SwapperChoice = Literal[names_with_role("swapper")]  # type: ignore[valid-type]  # the registry's swappers
 PixelBoost = Literal["native", "256", "384", "512", "768", "1024"]
+OccluderChoice = Literal[names_with_role("occluder")]  # type: ignore[valid-type]
+ParserChoice = Literal[names_with_role("parser")]  # type: ignore[valid-type]
 
 ORDERS: tuple[str, ...] = get_args(Order)
 SELECTIONS: tuple[str, ...] = get_args(Selection)
@@ -31,6 +34,11 @@ OUTPUT_FORMATS: tuple[str, ...] = get_args(OutputFormat)
 SWAPPERS: tuple[str, ...] = get_args(SwapperChoice)
 PIXEL_BOOSTS: tuple[str, ...] = get_args(PixelBoost)
 DEFAULT_SWAPPER = "inswapper_128"
+MASK_TYPES: tuple[str, ...] = get_args(MaskType)
+MASK_REGIONS: tuple[str, ...] = get_args(MaskRegion)
+MASK_AREAS: tuple[str, ...] = get_args(MaskArea)
+OCCLUDERS: tuple[str, ...] = get_args(OccluderChoice)
+PARSERS: tuple[str, ...] = get_args(ParserChoice)
 
 MAX_FACE_INDEX = 99
 
@@ -51,6 +59,13 @@ def parse_index_list(value: Any, *, allow_all: bool) -> Any:
             raise ValueError(f"expected {expected}a comma-separated list of face indices such as '0' or '0,2', "
                              f"got {value!r}")
         return [int(part) for part in parts]
+    return value
+
+
+def parse_name_list(value: Any) -> Any:
+    """Accept "box,occlusion", " box " and ["box", "occlusion"]; leave anything else to pydantic."""
+    if isinstance(value, str):
+        return [part.strip().lower() for part in value.split(",") if part.strip()]
     return value
 
 
@@ -87,6 +102,23 @@ class SwapOptions(BaseModel):
     pixel_boost: PixelBoost = Field(
         "native", description="Swap at this crop size (a whole multiple of the swapper's size) by running the model "
                               "on each sub-pixel phase: 512 with inswapper_128 is 16 model calls per face.")
+    mask: list[MaskType] = Field(
+        default_factory=lambda: ["box"], min_length=1,
+        description="Masks combined by their minimum: 'box' (feathered crop), 'occlusion' (keeps hands, hair and "
+                    "objects in front of the face), 'region' (only the parsed `mask_regions`), 'area' (only the "
+                    "68-point `mask_areas`).")
+    mask_blur: float = Field(0.3, ge=0, le=1, description="Box mask edge blur, a fraction of half the crop.")
+    mask_padding: tuple[int, int, int, int] = Field(
+        (0, 0, 0, 0), description="Box mask padding in % of the crop: top, right, bottom, left.")
+    mask_regions: list[MaskRegion] = Field(
+        default_factory=lambda: list(MASK_REGIONS), min_length=1,
+        description="Face-parsing regions the 'region' mask swaps; leave out mouth and lips to keep the target's "
+                    "mouth (speech).")
+    mask_areas: list[MaskArea] = Field(
+        default_factory=lambda: list(MASK_AREAS), min_length=1,
+        description="Landmark areas the 'area' mask swaps; 'upper-face' alone keeps the target's mouth (speech).")
+    mask_occluder: OccluderChoice = Field("xseg_1", description="Occluder model for the 'occlusion' mask.")
+    mask_parser: ParserChoice = Field("bisenet_resnet_34", description="Face parser for the 'region' mask.")
 
     @field_validator("target_faces", mode="before")
     @classmethod
@@ -97,6 +129,32 @@ class SwapOptions(BaseModel):
     @classmethod
     def _parse_sources(cls, value: Any) -> Any:
         return parse_index_list(value, allow_all=False)
+
+    @field_validator("mask", "mask_regions", "mask_areas", mode="before")
+    @classmethod
+    def _parse_names(cls, value: Any) -> Any:
+        return parse_name_list(value)
+
+    @field_validator("mask_padding", mode="before")
+    @classmethod
+    def _parse_padding(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",")]
+        if isinstance(value, (list, tuple)) and len(value) == 1:
+            value = list(value) * 4
+        return value
+
+    @field_validator("mask_padding")
+    @classmethod
+    def _check_padding(cls, value: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        if any(not 0 <= pad <= 100 for pad in value):
+            raise ValueError(f"padding values are percentages between 0 and 100, got {list(value)}")
+        return value
+
+    @field_validator("mask", "mask_regions", "mask_areas")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
 
     @field_validator("target_faces", "source_faces")
     @classmethod
@@ -144,7 +202,7 @@ class SwapOptions(BaseModel):
     def classic_unsupported(self) -> str:
         """The options set here that only a neural swapper can honour ('' when none), named with their values."""
         wrong = [f"{name}={getattr(self, name)!r}" for name, default in (("swapper", DEFAULT_SWAPPER),
-                                                                        ("pixel_boost", "native"))
+                                                                        ("pixel_boost", "native"), ("mask", ["box"]))
                  if getattr(self, name) != default]
         return ", ".join(wrong)
 

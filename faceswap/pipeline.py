@@ -31,7 +31,7 @@ from faceswap.media.probe import VideoInfo, probe_video
 from faceswap.options import SwapOptions
 from faceswap.report import FaceCounts, Progress, SwapReport, SwapResult
 from faceswap.runtime import Runtime
-from faceswap.swap.session import SwapSession
+from faceswap.swap.session import Maskers, SwapSession
 
 log = logging.getLogger(__name__)
 
@@ -65,20 +65,22 @@ def run(options: SwapOptions, runtime: Runtime, output: Path, *, progress: Progr
         engine = runtime.engine(options.engine, swapper=options.swapper)
         check_engine_supports(options, engine)
         restorer = runtime.restorer(options.restore) if options.restore != "none" else None
+        maskers = runtime.maskers(options)
 
         # 3. Source faces, prepared once.
         sources = prepare_sources(face_image, options, engine)
 
         # 4. Stream the frames through the stages.
         total = planned_frame_count(info, start=options.start, end=options.end, frame_cap=options.frame_cap)
-        stats = _swap_stream(info, options, engine, restorer, sources, output, fmt, total, progress, should_cancel)
+        stats = _swap_stream(info, options, engine, restorer, sources, output, fmt, total, progress, should_cancel,
+                             maskers)
 
     report = SwapReport(
         engine=engine.name, provider=engine.provider, frames=stats.frames, frames_swapped=stats.frames_swapped,
         faces_per_frame=stats.face_counts(), width=info.width, height=info.height, fps=float(info.fps),
         duration_s=stats.duration_s, has_audio=info.has_audio and fmt == "mp4", output_format=fmt,
         restore=options.restore, elapsed_s=round(time.monotonic() - started, 3), frames_missed=stats.missed,
-        notices=[*engine.notices, *runtime.restorer_notices(options.restore)])
+        notices=[*engine.notices, *runtime.restorer_notices(options.restore), *runtime.masker_notices(options)])
     log.info("swapped %d/%d frames with the %s engine in %.1f s", stats.frames_swapped, stats.frames,
              engine.name, report.elapsed_s)
     return SwapResult(output=output, report=report)
@@ -159,13 +161,13 @@ class _Stats:
 
 def _swap_stream(info: VideoInfo, options: SwapOptions, engine: Engine, restorer: FaceRestorer | None,
                  sources: list[object], output: Path, fmt: str, total: int, progress: ProgressCallback | None,
-                 should_cancel: CancelCheck | None) -> _Stats:
+                 should_cancel: CancelCheck | None, maskers: Maskers | None = None) -> _Stats:
     tracker = FaceTracker(engine.analyzer)
     selector = TargetSelector(options, engine.analyzer)
     if options.reference_frame is not None and options.selection == "track" and options.target_faces != "all":
         seed_from_reference_frame(selector, info, options, engine)
     session = SwapSession.for_stream(options, engine.analyzer, engine.swapper, sources, restorer=restorer,
-                                     selector=selector, tracker=tracker)
+                                     selector=selector, tracker=tracker, maskers=maskers)
     stats = _Stats()
     frames = read_frames(info, start=options.start, end=options.end, frame_cap=options.frame_cap)
     with VideoWriter(output, info, fmt=fmt, start=options.start, end=options.end) as writer, \

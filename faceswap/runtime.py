@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from faceswap.engines.base import Engine, FaceRestorer
     from faceswap.models.sessions import SessionFactory
     from faceswap.models.store import ModelStore
-    from faceswap.options import EngineChoice, Restore
+    from faceswap.options import EngineChoice, Restore, SwapOptions
+    from faceswap.swap.session import Maskers
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class Runtime:
         self._lock = threading.RLock()
         self._engines: dict[str, Engine] = {}
         self._restorers: dict[str, FaceRestorer] = {}
+        self._maskers: dict[str, object] = {}
 
     def engine(self, choice: EngineChoice, *, swapper: str = "inswapper_128") -> Engine:
         """The engine to run for `choice` (with `swapper` for neural); 'auto' never fails for lack of neural models,
@@ -68,6 +70,29 @@ class Runtime:
         from faceswap.restore import RESTORER_MODELS
 
         return self.models.notices(RESTORER_MODELS[kind]) if kind != "none" else []
+
+    def maskers(self, options: SwapOptions) -> Maskers:
+        """The occluder and parser the options' masks need (loaded once per process), None for those not asked."""
+        from faceswap.swap.session import Maskers
+
+        return Maskers(occluder=self._masker(options.mask_occluder, "occluder") if "occlusion" in options.mask
+                       else None,
+                       parser=self._masker(options.mask_parser, "parser") if "region" in options.mask else None)
+
+    def masker_notices(self, options: SwapOptions) -> list[str]:
+        """What a run's report should say about the mask models' files (an unverified file in use)."""
+        names = [name for kind, name in (("occlusion", options.mask_occluder), ("region", options.mask_parser))
+                 if kind in options.mask]
+        return self.models.notices(names) if names else []
+
+    def _masker(self, name: str, role: str) -> object:
+        from faceswap.engines.neural.maskers import load_masker
+
+        with self._lock:
+            if name not in self._maskers:
+                paths = self.models.ensure((name,), download=may_download_unasked(self.settings))
+                self._maskers[name] = load_masker(name, role, paths[name], self.sessions.session(paths[name]))
+            return self._maskers[name]
 
     def _classic(self) -> Engine:
         if "classic" not in self._engines:

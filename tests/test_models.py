@@ -54,7 +54,10 @@ def test_registry_pins_the_published_files() -> None:
     assert {name for name, spec in REGISTRY.items() if not spec.optional} == {
         "det_10g", "w600k_r50", "genderage", "inswapper_128", "gfpgan_1.4", "codeformer"}
     assert {name for name, spec in REGISTRY.items() if spec.optional} == {
-        "hyperswap_1a_256", "hyperswap_1b_256", "hyperswap_1c_256"}  # swappers the user opts into
+        "hyperswap_1a_256", "hyperswap_1b_256", "hyperswap_1c_256",  # swappers the user opts into
+        "xseg_1", "xseg_2", "xseg_3", "bisenet_resnet_18", "bisenet_resnet_34"}  # and mask models
+    assert REGISTRY["xseg_1"].crc32 == "f207afe3" and REGISTRY["bisenet_resnet_18"].crc32 == "6cafc877"
+    assert "GPL-3.0" in REGISTRY["xseg_3"].licence and "MIT" in REGISTRY["bisenet_resnet_34"].licence
     inswapper = REGISTRY["inswapper_128"]
     assert inswapper.sha256 == "e4a3f08c753cb72d04e10aa0f7dbe3deebbf39567d4ead6dce08e98aa49e16af"  # the original
     assert inswapper.size == 554_253_681 and inswapper.repo_id == "hacksider/deep-live-cam"

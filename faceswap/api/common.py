@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import Request
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from faceswap.config import Settings
@@ -239,3 +240,32 @@ async def wait_for_job(request: Request, ctx: ApiContext, job: Job) -> Job:
             return job
         job = await run_in_threadpool(ctx.service.get, job.id)
     return job
+
+
+# -- quality extensions (every dialect) ----------------------------------------------------------------------------
+
+class QualityExtensions(BaseModel):
+    """Extension fields every dialect accepts (no hosted service has them): the swap model, pixel boost and masks.
+    They are checked by `SwapOptions` (choices: `faceswap.options`), so errors name the same field."""
+
+    swapper: str | None = Field(None, description="Extension: the neural swap model (default inswapper_128).")
+    pixel_boost: str | int | None = Field(
+        None, description="Extension: 'native' or a crop size (256…1024, a multiple of the swapper's); 512 with "
+                          "inswapper_128 runs the model 16 times per face.")
+    mask: str | list[str] | None = Field(
+        None, description="Extension: masks combined by minimum, from box, occlusion, region, area ('box,occlusion').")
+    mask_blur: float | None = Field(None, description="Extension: box mask edge blur, 0–1 (default 0.3).")
+    mask_padding: str | list[int] | None = Field(
+        None, description="Extension: box mask padding in %: 'top,right,bottom,left' or one value.")
+    mask_regions: str | list[str] | None = Field(
+        None, description="Extension: face-parsing regions the region mask swaps (leave out mouth and the lips to "
+                          "keep the target's mouth).")
+    mask_areas: str | list[str] | None = Field(
+        None, description="Extension: landmark areas the area mask swaps, from upper-face, lower-face, mouth.")
+
+
+def quality_options(body: QualityExtensions) -> dict[str, Any]:
+    """The quality extension fields the client sent, as SwapOptions fields (unsent ones keep the defaults)."""
+    fields = body.model_dump(include=set(QualityExtensions.model_fields), exclude_unset=True)
+    return {name: str(value) if name == "pixel_boost" else value for name, value in fields.items()
+            if value is not None}

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from faceswap.api.common import (
     ApiContext,
+    QualityExtensions,
     authenticate,
     build_options,
     client_input,
@@ -26,6 +27,7 @@ from faceswap.api.common import (
     output_mime,
     output_url,
     owned_job,
+    quality_options,
     wait_for_job,
 )
 from faceswap.errors import FaceSwapError
@@ -39,7 +41,7 @@ DIALECT = "openoctopus"
 router = APIRouter(tags=["OpenOctopus"])
 
 
-class GenerationInput(BaseModel):
+class GenerationInput(QualityExtensions):
     model_config = ConfigDict(extra="ignore")
 
     video: str = Field(description="Source video: an http(s) URL, a data URI or base64.")
@@ -98,6 +100,7 @@ def _submit(data: GenerationInput, request: Request, ctx: ApiContext, owner: str
         "target_faces": [data.target_index],
         "order": "largest_first",
         "engine": data.engine,
+        **quality_options(data),
     }, _NAMES)
     return ctx.service.submit(options, dialect=DIALECT, owner=owner,
                               meta={"model": MODEL, "base64": data.enable_base64_output})

@@ -20,11 +20,12 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from faceswap.api.common import (
     ApiContext,
+    QualityExtensions,
     authenticate,
     base_url,
     build_options,
@@ -35,6 +36,7 @@ from faceswap.api.common import (
     output_mime,
     output_url,
     owned_job,
+    quality_options,
     wait_for_job,
 )
 from faceswap.errors import FaceSwapError
@@ -51,7 +53,7 @@ router = APIRouter(tags=["Segmind"])
 GenderChoice = Literal["no", "male", "female"]
 
 
-class VideoFaceSwapRequest(BaseModel):
+class VideoFaceSwapRequest(QualityExtensions):
     model_config = ConfigDict(extra="ignore")
 
     source_img: str = Field(description="Your face: an http(s) URL, a data URI or base64. A close-up works best.")
@@ -141,6 +143,7 @@ def _submit(body: VideoFaceSwapRequest, request: Request, ctx: ApiContext, owner
         "codeformer_weight": body.codeformer_weight,
         "restore_visibility": body.face_restore_visibility,
         "engine": body.engine,
+        **quality_options(body),
     }, _NAMES)
     return ctx.service.submit(options, dialect=DIALECT, owner=owner, meta={"base64": body.base_64})
 

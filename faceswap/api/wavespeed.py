@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from faceswap.api.common import (
     ApiContext,
+    QualityExtensions,
     authenticate,
     base_url,
     build_options,
@@ -31,6 +32,7 @@ from faceswap.api.common import (
     output_mime,
     output_url,
     owned_job,
+    quality_options,
     wait_for_job,
 )
 from faceswap.errors import FaceSwapError
@@ -46,7 +48,7 @@ _GENDERS = {"": "any", "any": "any", "all": "any", "none": "any", "no": "any", "
 router = APIRouter(tags=["WaveSpeed"])
 
 
-class FaceSwapInput(BaseModel):
+class FaceSwapInput(QualityExtensions):
     model_config = ConfigDict(extra="ignore")
 
     video: str = Field(description="Source video: an http(s) URL (e.g. an upload's download_url), data URI or base64.")
@@ -152,6 +154,7 @@ def _submit(body: FaceSwapInput, request: Request, ctx: ApiContext, owner: str |
         "order": "largest_first",
         "target_gender": _GENDERS[body.target_gender or ""],
         "engine": body.engine,
+        **quality_options(body),
     }, _NAMES)
     return ctx.service.submit(options, dialect=DIALECT, owner=owner, meta={"base64": body.enable_base64_output})
 

@@ -26,9 +26,12 @@ from faceswap.errors import FaceSwapError
 
 ModelRole = Literal["detector", "recognizer", "genderage", "converter", "swapper", "occluder", "parser", "restorer"]
 """What a model file does in a swap; each role has its own exact signature (models.signature)."""
-Template = Literal["letterbox", "arcface_112", "arcface_128", "bbox_96", "ffhq_512"]
+Template = Literal["letterbox", "arcface_112", "arcface_128", "bbox_96", "ffhq_512", "swap_crop"]
+"""`swap_crop`: the model runs on the swapper's aligned crop, whatever its template (occluders, parsers)."""
 
 INSIGHTFACE_LICENCE = "InsightFace pretrained models: non-commercial research use only"
+XSEG_LICENCE = "XSeg occluder (DeepFaceLab, FaceFusion's export): GPL-3.0"
+BISENET_LICENCE = "BiSeNet face parser (yakhyo/face-parsing, FaceFusion's export): MIT"
 HYPERSWAP_LICENCE = "FaceFusion HyperSwap: ResearchRAIL-MS (research use; see facefusion-labs)"
 
 
@@ -126,6 +129,36 @@ SPECS: tuple[ModelSpec, ...] = (
         size=None, sha256=None, licence=HYPERSWAP_LICENCE, input_size=256, template="arcface_128", mean=127.5,
         std=127.5, description="FaceFusion HyperSwap 1c face swapper at 256 px (unchecked: nothing published)",
         adapter="faceswap.engines.neural.hyperswap:HyperSwapper", optional=True),
+    ModelSpec(
+        name="xseg_1", filename="xseg_1.onnx", role="occluder",
+        repo_id="facefusion/models-3.1.0", repo_path="xseg_1.onnx", repo_type="model",
+        size=None, sha256=None, crc32="f207afe3", licence=XSEG_LICENCE, input_size=256, template="swap_crop", mean=0.0,
+        std=255.0, description="XSeg occlusion mask (hands, hair, objects in front of the face)",
+        adapter="faceswap.engines.neural.maskers:XsegOccluder", optional=True),
+    ModelSpec(
+        name="xseg_2", filename="xseg_2.onnx", role="occluder",
+        repo_id="facefusion/models-3.1.0", repo_path="xseg_2.onnx", repo_type="model",
+        size=None, sha256=None, crc32=None, licence=XSEG_LICENCE, input_size=256, template="swap_crop", mean=0.0,
+        std=255.0, description="XSeg occlusion mask (hands, hair, objects in front of the face)",
+        adapter="faceswap.engines.neural.maskers:XsegOccluder", optional=True),
+    ModelSpec(
+        name="xseg_3", filename="xseg_3.onnx", role="occluder",
+        repo_id="facefusion/models-3.2.0", repo_path="xseg_3.onnx", repo_type="model",
+        size=None, sha256=None, crc32=None, licence=XSEG_LICENCE, input_size=256, template="swap_crop", mean=0.0,
+        std=255.0, description="XSeg occlusion mask (hands, hair, objects in front of the face)",
+        adapter="faceswap.engines.neural.maskers:XsegOccluder", optional=True),
+    ModelSpec(
+        name="bisenet_resnet_18", filename="bisenet_resnet_18.onnx", role="parser",
+        repo_id="facefusion/models-3.1.0", repo_path="bisenet_resnet_18.onnx", repo_type="model",
+        size=None, sha256=None, crc32="6cafc877", licence=BISENET_LICENCE, input_size=512, template="swap_crop",
+        mean=0.0, std=255.0, description="BiSeNet face parsing into 19 classes (region masks; ImageNet-normalised)",
+        adapter="faceswap.engines.neural.maskers:BisenetParser", optional=True),
+    ModelSpec(
+        name="bisenet_resnet_34", filename="bisenet_resnet_34.onnx", role="parser",
+        repo_id="facefusion/models-3.0.0", repo_path="bisenet_resnet_34.onnx", repo_type="model",
+        size=None, sha256=None, crc32=None, licence=BISENET_LICENCE, input_size=512, template="swap_crop",
+        mean=0.0, std=255.0, description="BiSeNet face parsing into 19 classes (region masks; ImageNet-normalised)",
+        adapter="faceswap.engines.neural.maskers:BisenetParser", optional=True),
     ModelSpec(
         name="gfpgan_1.4", filename="GFPGANv1.4.onnx", role="restorer",
         repo_id="Gourieff/ReActor", repo_path="models/facerestore_models/GFPGANv1.4.onnx", repo_type="dataset",

@@ -16,7 +16,8 @@ from typing import Any, Literal
 from faceswap.errors import FaceSwapError
 
 SwapperFamily = Literal["inswapper", "hyperswap"]
-SignatureKind = Literal["detector", "recognizer", "genderage", "swapper", "restorer", "weighted_restorer"]
+SignatureKind = Literal["detector", "recognizer", "genderage", "swapper", "restorer", "weighted_restorer", "occluder",
+                        "parser"]
 
 KIND_LABELS: dict[str, str] = {
     "detector": "an SCRFD face detector with key points (det_10g)",
@@ -25,6 +26,8 @@ KIND_LABELS: dict[str, str] = {
     "swapper": "a face swapper (an aligned face and a 512-d identity in, the swapped face out)",
     "restorer": "a single-input face restorer (GFPGAN)",
     "weighted_restorer": "a face restorer with a fidelity weight (CodeFormer)",
+    "occluder": "an XSeg occluder (NHWC [1,256,256,3] in, a [1,256,256,1] mask out)",
+    "parser": "a BiSeNet face parser ([1,3,512,512] in, [1,19,512,512] class logits out)",
 }
 
 WEIGHT_INPUT_NAMES = ("weight", "w")
@@ -85,6 +88,7 @@ class Signature:
     # -- classification ---------------------------------------------------------------------------------------
     def kind(self) -> SignatureKind | None:
         for kind, test in (("detector", self._is_detector), ("swapper", self._is_swapper),
+                           ("occluder", self._is_occluder), ("parser", self._is_parser),
                            ("genderage", self._is_genderage), ("recognizer", self._is_recognizer),
                            ("weighted_restorer", self._is_weighted_restorer), ("restorer", self._is_restorer)):
             if test():
@@ -141,6 +145,22 @@ class Signature:
                 and self.outputs[1].shape[1] in (1, None)):
             return "hyperswap"
         return None
+
+    def _is_occluder(self) -> bool:
+        """XSeg: one NHWC float image [1,S,S,3] in, first output [1,S,S,1] (MODELS.md §17.4)."""
+        if len(self.inputs) != 1 or not self.outputs:
+            return False
+        image, out = self.inputs[0], self.outputs[0]
+        size = image.shape[1] if image.rank == 4 else None
+        return (image.rank == 4 and image.dtype.startswith("float") and size is not None and image.shape[2] == size
+                and image.shape[3] == 3 and out.rank == 4 and out.shape[1:] == (size, size, 1))
+
+    def _is_parser(self) -> bool:
+        """BiSeNet: one NCHW image [1,3,S,S] in, first output [1,19,S,S] logits (up to two auxiliary heads)."""
+        if len(self.inputs) != 1 or not 1 <= len(self.outputs) <= 3 or not self.inputs[0].is_image():
+            return False
+        size = self.inputs[0].shape[2]
+        return self.outputs[0].rank == 4 and self.outputs[0].shape[1:] == (19, size, size)
 
     def _restorer_image(self) -> TensorInfo | None:
         images = [t for t in self.inputs if t.rank == 4]

@@ -5,7 +5,8 @@ restorer and the prepared sources, plus a face locator (the tracker for a video,
 target selector. `process(frame)` returns the swapped frame and what it found there:
 
 1. locate the faces (tracked or detected) and select the targets with their sources;
-2. per target, the crop stages (`swap.stages`): align → swap (at the boosted size) → masks → paste;
+2. per target, the crop stages (`swap.stages`): align → box and occlusion masks on the target's crop → swap (at
+   the boosted size) → region and area masks on the swapped crop → combine by minimum → paste;
    a swapper that works on the whole frame (classic) does its own warp and blend instead;
 3. per target, restore (its own align on the restorer's template → restore → box mask → paste).
 """
@@ -19,10 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from faceswap.engines.base import CropSwapper, FaceAnalyzer, FaceRestorer, FaceSwapper
 from faceswap.errors import FaceSwapError
+from faceswap.faces.align import transform_points
+from faceswap.faces.paste import Mask
 from faceswap.faces.select import TargetSelector
 from faceswap.faces.track import FaceTracker, TrackedFace
 from faceswap.faces.types import Face, Frame
-from faceswap.swap import stages
+from faceswap.swap import masks, stages
 
 if TYPE_CHECKING:
     from faceswap.options import SwapOptions
@@ -40,13 +43,20 @@ class SwapParams:
 
     pixel_boost: int | None = None
     """Crop size to swap at (a whole multiple of the swapper's size); None: the swapper's own size."""
+    mask: tuple[str, ...] = ("box",)
+    """Mask types combined by minimum (`swap.masks.MaskType`)."""
     mask_blur: float = BOX_MASK_BLUR
+    mask_padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+    mask_regions: tuple[str, ...] = tuple(masks.REGION_CLASSES)
+    mask_areas: tuple[str, ...] = tuple(masks.AREA_POINTS)
     restore_visibility: float = 1.0
     codeformer_weight: float = 0.95
 
     @classmethod
     def from_options(cls, options: SwapOptions) -> SwapParams:
-        return cls(pixel_boost=options.pixel_boost_size, restore_visibility=options.restore_visibility,
+        return cls(pixel_boost=options.pixel_boost_size, mask=tuple(options.mask), mask_blur=options.mask_blur,
+                   mask_padding=options.mask_padding, mask_regions=tuple(options.mask_regions),
+                   mask_areas=tuple(options.mask_areas), restore_visibility=options.restore_visibility,
                    codeformer_weight=options.codeformer_weight)
 
     def boost_factor(self, model_size: int) -> int:
@@ -69,18 +79,44 @@ class FrameResult:
     """Faces swapped on it."""
 
 
-class CropFaceStep:
-    """The crop stages for a swap-model adapter: align → swap (boosted) → masks → paste."""
+@dataclass(frozen=True)
+class Maskers:
+    """The model adapters behind the occlusion and region masks (None when that mask is not asked for)."""
 
-    def __init__(self, swapper: CropSwapper, params: SwapParams) -> None:
+    occluder: Any = None
+    """`mask(crop) -> Mask` (engines.neural.maskers.XsegOccluder)."""
+    parser: Any = None
+    """`labels(crop) -> class map` (engines.neural.maskers.BisenetParser)."""
+
+
+class CropFaceStep:
+    """The crop stages for a swap-model adapter: align → masks on the target → swap (boosted) → masks on the
+    swapped crop → paste through their minimum (MODELS.md §17.3)."""
+
+    def __init__(self, swapper: CropSwapper, params: SwapParams, maskers: Maskers | None = None) -> None:
         self.swapper = swapper
+        self.params = params
         self.factor = params.boost_factor(swapper.size)
-        self.mask = stages.box_mask(swapper.size * self.factor, params.mask_blur)
+        self.size = swapper.size * self.factor
+        self.template = swapper.template * self.factor
+        self.box = masks.box_mask(self.size, params.mask_blur, params.mask_padding) if "box" in params.mask else None
+        self.maskers = maskers or Maskers()
+        for kind, model in (("occlusion", self.maskers.occluder), ("region", self.maskers.parser)):
+            if kind in params.mask and model is None:
+                raise FaceSwapError("internal_error", f"the {kind} mask was asked for but its model was not loaded")
 
     def __call__(self, frame: Frame, face: Face, source: Any) -> Frame:
-        model = partial(self.swapper.swap_crop, source=source)
-        return stages.swap_face(frame, face.kps, model, template=self.swapper.template, size=self.swapper.size,
-                                mask=self.mask, factor=self.factor)
+        crop, matrix = stages.align(frame, face.kps, self.template, self.size)
+        layers: list[Mask] = [] if self.box is None else [self.box]
+        if "occlusion" in self.params.mask:
+            layers.append(self.maskers.occluder.mask(crop))
+        swapped = stages.swap_boosted(crop, partial(self.swapper.swap_crop, source=source), self.factor)
+        if "region" in self.params.mask:
+            layers.append(masks.region_mask(self.maskers.parser.labels(swapped), self.params.mask_regions, self.size))
+        if "area" in self.params.mask:
+            points = transform_points(masks.landmarks_68(face), matrix)
+            layers.append(masks.area_mask(points, self.params.mask_areas, self.size))
+        return stages.paste(frame, swapped, matrix, stages.combine_masks(layers))
 
 
 class FrameFaceStep:
@@ -93,9 +129,10 @@ class FrameFaceStep:
         return self.swapper.swap(frame, face, source)
 
 
-def face_step(swapper: FaceSwapper | CropSwapper, params: SwapParams) -> Callable[[Frame, Face, Any], Frame]:
+def face_step(swapper: FaceSwapper | CropSwapper, params: SwapParams,
+              maskers: Maskers | None = None) -> Callable[[Frame, Face, Any], Frame]:
     if isinstance(swapper, CropSwapper):
-        return CropFaceStep(swapper, params)
+        return CropFaceStep(swapper, params, maskers)
     return FrameFaceStep(swapper)
 
 
@@ -111,23 +148,25 @@ def still_locator(analyzer: FaceAnalyzer) -> FaceLocator:
 class SwapSession:
     def __init__(self, *, params: SwapParams, analyzer: FaceAnalyzer, swapper: FaceSwapper | CropSwapper,
                  sources: Sequence[Any], selector: TargetSelector, locate: FaceLocator,
-                 restorer: FaceRestorer | None = None) -> None:
+                 restorer: FaceRestorer | None = None, maskers: Maskers | None = None) -> None:
         self.params = params
         self.analyzer = analyzer
         self.sources = list(sources)
         self.selector = selector
         self.locate = locate
         self.restorer = restorer
-        self._swap_face = face_step(swapper, params)
+        self._swap_face = face_step(swapper, params, maskers)
 
     @classmethod
     def for_stream(cls, options: SwapOptions, analyzer: FaceAnalyzer, swapper: FaceSwapper | CropSwapper,
                    sources: Sequence[Any], *, restorer: FaceRestorer | None = None,
-                   selector: TargetSelector | None = None, tracker: FaceTracker | None = None) -> SwapSession:
+                   selector: TargetSelector | None = None, tracker: FaceTracker | None = None,
+                   maskers: Maskers | None = None) -> SwapSession:
         """A session for consecutive frames (a video, a live stream): faces are tracked from frame to frame."""
         tracker = tracker or FaceTracker(analyzer)
         return cls(params=SwapParams.from_options(options), analyzer=analyzer, swapper=swapper, sources=sources,
-                   selector=selector or TargetSelector(options, analyzer), locate=tracker.update, restorer=restorer)
+                   selector=selector or TargetSelector(options, analyzer), locate=tracker.update, restorer=restorer,
+                   maskers=maskers)
 
     def process(self, frame: Frame, time: float = 0.0) -> FrameResult:
         """The frame with its chosen faces swapped (a new array; `frame` is not changed), and what was found."""
