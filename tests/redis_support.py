@@ -46,9 +46,9 @@ def redis_server(workdir: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A redis-server for this test module (skipped, visibly, where the Debian package is not installed)."""
-    pytest.importorskip("redis")
+    """A redis-server for this test module. A machine without the Debian package fails these tests rather than
+    skipping them (the README's test command installs it)."""
     if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (apt-get install -y redis-server)")
+        pytest.fail("redis-server is not installed (apt-get install -y redis-server)")
     with redis_server(tmp_path_factory.mktemp("redis")) as url:
         yield url
