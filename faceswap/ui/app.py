@@ -26,6 +26,7 @@ import gradio as gr
 
 from faceswap.ui.handlers import UiHandlers
 from faceswap.ui.layout import Page, build_page
+from faceswap.ui.live import build_live_tab
 
 if TYPE_CHECKING:
     from faceswap.config import Settings
@@ -50,9 +51,11 @@ def build_ui(service: JobService, runtime: Runtime, settings: Settings) -> gr.Bl
     handlers = UiHandlers(service, runtime, settings)
     retention = max(int(settings.retention_s), CACHE_SWEEP_S)
     with gr.Blocks(title="faceswap", delete_cache=(CACHE_SWEEP_S, retention)) as blocks:
-        page = build_page(settings.max_frames)
+        with gr.Tab("Studio", id="studio"):
+            page = build_page(settings.max_frames)
         _wire_faces(page, handlers)
         _wire_swap(page, handlers)
+        build_live_tab(blocks, runtime, settings.live_max)  # the Live tab (camera)
     blocks.queue(default_concurrency_limit=1)
     return blocks
 
