@@ -61,9 +61,9 @@ def photo_path(workdir: Path) -> Path:
     return path
 
 
-def run_in_child(config: Config) -> dict[str, Any]:
-    """Measure `config` in a fresh interpreter; its last stdout line is the JSON result."""
-    command = [sys.executable, "-m", "benchmarks.run", "--child", config.to_json()]
+def run_in_child(config: Config, *, module: str = "benchmarks.run") -> dict[str, Any]:
+    """Measure `config` in a fresh interpreter (`module --child JSON`); its last stdout line is the JSON result."""
+    command = [sys.executable, "-m", module, "--child", config.to_json()]
     done = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
     if done.returncode != 0:
         raise RuntimeError(f"benchmark child failed ({done.returncode}):\n{done.stderr[-4000:]}")
