@@ -161,6 +161,7 @@ def test_memory_benchmark_prints_the_ratio(workdir: Path) -> None:
     assert "peak RSS 0.4 s / 0.2 s = " in printed
 
 
+@pytest.mark.slow  # a child process loads the neural engine and runs 3 frames: ~10 s on 2 shared cores
 def test_neural_memory_profile_prints_each_loading_step(tiny_twins: tuple[Path, str], workdir: Path) -> None:
     printed = _run("benchmarks.memory", "--engine", "neural", "--size", "640x480", "--frames", "1",
                    "--models", str(tiny_twins[0]), "--workdir", str(workdir))
@@ -177,7 +178,7 @@ def test_neural_memory_profile_prints_each_loading_step(tiny_twins: tuple[Path, 
     assert "vs roop 3,035 MiB (recorded) = " in printed
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # builds tiny twins, two pipeline runs in child processes, encodes: ~15 s
 def test_gpu_benchmark_dry_run_on_the_cpu_provider(tmp_path: Path) -> None:
     started = time.monotonic()
     printed = _run("benchmarks.gpu", "--dry-run", "--out", str(tmp_path), timeout=120)
