@@ -203,7 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         frames=args.frames, clip=str(clip), photo=str(photo), models_dir=str(faces_dir(models, 1)),
                         repeat=1, warmup=2, workdir=str(args.out))
         log.info("measuring neural %s restore=%s on %s", args.size, restore, ",".join(wanted))
-        results["runs"].append(run_in_child(config))
+        try:
+            results["runs"].append(run_in_child(config, timeout=max(budget.seconds - budget.used, 30)))
+        except subprocess.TimeoutExpired:
+            print(f"STOPPED neural restore={restore}: it ran past the {budget.seconds:.0f} s budget")
     if results["runs"]:
         print(summary_table(results["runs"]))
         for result in results["runs"]:
