@@ -100,9 +100,9 @@ def test_preload_builds_the_largest_file_first_and_caches_every_session(tmp_path
     built: list[str] = []
     create = factory._create
 
-    def recording(path: str) -> object:
+    def recording(path: str, device_id: int) -> object:
         built.append(Path(path).name)
-        return create(path)
+        return create(path, device_id)
 
     factory._create = recording  # type: ignore[method-assign]
     factory.preload([small, large])
