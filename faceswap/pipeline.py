@@ -77,7 +77,8 @@ def run(options: SwapOptions, runtime: Runtime, output: Path, *, progress: Progr
         faces_per_frame=stats.face_counts(), width=info.width, height=info.height, fps=float(info.fps),
         duration_s=stats.duration_s, has_audio=info.has_audio and fmt == "mp4", output_format=fmt,
         restore=options.restore, elapsed_s=round(time.monotonic() - started, 3),
-        notices=[*engine.notices, *runtime.restorer_notices(options.restore)])
+        notices=[*engine.notices, *runtime.restorer_notices(options.restore)],
+        frames_skipped_turned=stats.frames_skipped_turned)
     log.info("swapped %d/%d frames with the %s engine in %.1f s", stats.frames_swapped, stats.frames,
              engine.name, report.elapsed_s)
     return SwapResult(output=output, report=report)
@@ -124,6 +125,7 @@ class _Stats:
         self.faces_sum = 0
         self.duration_s = 0.0
         self.targets_seen = False
+        self.frames_skipped_turned = 0
 
     def add(self, faces: int, swapped: int) -> None:
         self.frames += 1
@@ -154,6 +156,10 @@ def _swap_stream(info: VideoInfo, options: SwapOptions, engine: Engine, restorer
             image = frame.image
             tracked = tracker.update(image, frame.time)
             assignments = selector.select(image, tracked)
+            skip_reason = getattr(engine.swapper, "skip_reason", None)
+            turned = [a for a in assignments if skip_reason is not None and skip_reason(a.face) == "turned"]
+            stats.frames_skipped_turned += bool(turned)
+            assignments = [a for a in assignments if a not in turned]
             if assignments:
                 image = image.copy()
                 for assignment in assignments:

@@ -42,6 +42,9 @@ class SwapReport:
     restore: str
     elapsed_s: float
     notices: list[str] = field(default_factory=list)
+    frames_skipped_turned: int = 0
+    """Frames on which a chosen face was left untouched because it was turned further than the engine can swap
+    (the classic engine's limit; such a frame counts as swapped only if another face on it was)."""
 
     @property
     def coverage(self) -> float:

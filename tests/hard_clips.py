@@ -23,8 +23,8 @@ ASTRONAUT_FACE_BOX: Box = (82.0, 51.0, 186.0, 154.0)
 """The astronaut's face in media_factory.astronaut_face_photo(), measured once with the classic analyzer."""
 HAND_BGR = (150, 175, 225)
 """A light hand's colour (RGB 225, 175, 150)."""
-OBJECT_BGR = (40, 120, 200)
-"""An orange mug."""
+OBJECT_BGR = (160, 90, 40)
+"""A blue mug (an orange one has the hue and chroma of t1.jpg's warm skin: colour alone cannot tell them apart)."""
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ Once per run, `prepare_source` crops the face photo, triangulates its landmarks 
    the source onto them with one dense piecewise-affine remap, read from the pyramid level nearest the
    target's size so a large source shrunk onto a small face does not alias;
 3. recolours the warped face to the target's skin (color.match_colors);
-4. blends it in with feathered edges, keeping the target's jaw line, lips and hairline (blend.face_masks).
-Only pixels where the blend weight is above zero change.
+4. blends it in with feathered edges, keeping the target's jaw line, lips and hairline (blend.face_masks) and
+   whatever covers its face (occlusion.occluded).
+Only pixels where the blend weight is above zero change. A face turned beyond TURN_LIMIT is left untouched.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from faceswap.engines.classic import blend, color, warp
+from faceswap.engines.classic import blend, color, occlusion, warp
 from faceswap.errors import FaceSwapError
 from faceswap.faces.types import Face, Frame
 
@@ -36,6 +37,10 @@ LANDMARK_COUNT = 68
 WORK_FACE_PX = 200
 """Faces larger than this (warp.face_size) are swapped on a downscaled copy of their region, then blended in at
 full resolution."""
+TURN_LIMIT = 0.55
+"""Faces turned further than this (warp.turn: the nose's offset from the middle of the eyes, in eye distances;
+t1's Joey and Courteney, clearly turned, measure 0.3–0.47) are left untouched: the far half of the face is too
+foreshortened for a 2D warp of a frontal photo, which would smear it. `skip_reason` says so, for the report."""
 SHAPE_TRANSFER = 0.8
 """How far the target's brows, nose and eyes move towards the source's proportions (warp.toward_source_shape):
 0 keeps the target's face shape and only changes its skin, 1 takes the source's proportions outright."""
@@ -97,10 +102,17 @@ class ClassicSwapper:
         return ClassicSource(levels=tuple(levels), points=local.astype(np.float32),
                              triangles=warp.triangulate(local), size=size * scale, forehead_lift=hair.forehead_lift)
 
+    def skip_reason(self, target: Face) -> str | None:
+        """Why `swap` would leave this face untouched ('turned'), or None when it swaps it."""
+        landmarks = target.landmarks
+        if landmarks is None or landmarks.shape != (LANDMARK_COUNT, 2) or not np.isfinite(landmarks).all():
+            return None
+        return "turned" if abs(warp.turn(np.asarray(landmarks, dtype=np.float32))) > TURN_LIMIT else None
+
     def swap(self, frame: Frame, target: Face, source: ClassicSource) -> Frame:
         # 1. Target geometry and the region of interest around it.
         landmarks = _landmarks_of(target, "target")
-        if not np.isfinite(landmarks).all():
+        if not np.isfinite(landmarks).all() or self.skip_reason(target) is not None:
             return frame
         size = warp.face_size(landmarks)
         height, width = frame.shape[:2]
@@ -138,6 +150,8 @@ class ClassicSwapper:
             matched = cv2.resize(matched, full_size, interpolation=cv2.INTER_LINEAR)
             weight = cv2.resize(weight, full_size, interpolation=cv2.INTER_LINEAR)
 
-        # 4. Feathered blend without the source's hair, in place.
+        # 4. Feathered blend without the source's hair, leaving whatever covers the target's face, in place.
+        weight = weight * (1 - occlusion.occluded(roi, landmarks - np.array([x0, y0], dtype=np.float32),
+                                                  source.forehead_lift))
         blend.blend_into(roi, matched, weight)
         return frame
