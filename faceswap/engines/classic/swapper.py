@@ -144,14 +144,15 @@ class ClassicSwapper:
         # 3. Masks, and the warped face recoloured to the target's skin.
         masks = blend.face_masks(local, shaped, work.shape[:2], source.forehead_lift)
         matched = color.match_colors(warped, work, masks.skin, masks.surround, warp.eye_distance(local))
-        weight = masks.weight * (1 - hair.astype(np.float32) / 255)
+        # Whatever covers the target's face is left as it is (its mask is 1 a little beyond the occluder, so
+        # it stays 1 over the occluder itself when scaled up).
+        weight = masks.weight * (1 - hair.astype(np.float32) / 255) * (1 - occlusion.occluded(
+            work, local, source.forehead_lift))
         if work is not roi:
             full_size = (roi.shape[1], roi.shape[0])
             matched = cv2.resize(matched, full_size, interpolation=cv2.INTER_LINEAR)
             weight = cv2.resize(weight, full_size, interpolation=cv2.INTER_LINEAR)
 
-        # 4. Feathered blend without the source's hair, leaving whatever covers the target's face, in place.
-        weight = weight * (1 - occlusion.occluded(roi, landmarks - np.array([x0, y0], dtype=np.float32),
-                                                  source.forehead_lift))
+        # 4. Feathered blend without the source's hair, in place.
         blend.blend_into(roi, matched, weight)
         return frame
