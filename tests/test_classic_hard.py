@@ -4,17 +4,24 @@ frame by frame as the pipeline does, and judged against whole-frame detection an
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import hard_clips as hc
 import numpy as np
 import pytest
-from media_factory import astronaut_face_photo
+from media_factory import T1_FACE_BOXES, ClipSpec, astronaut_face_photo, face_patch, row_layout, t1_photo, write_clip
 
-from faceswap.engines.classic import ClassicSource, load_classic_engine, warp
+from faceswap.engines.base import Engine
+from faceswap.engines.classic import ClassicSource, ClassicSwapper, load_classic_engine, warp
 from faceswap.engines.classic.blend import _features
 from faceswap.faces.track import FaceTracker, TrackedFace
+from faceswap.options import SwapOptions
+from faceswap.pipeline import run
+from faceswap.runtime import Runtime
 
 FPS = 12.0
+GRACE_HOPPER = Path(__file__).resolve().parent.parent / "assets" / "examples" / "grace_hopper.jpg"
 LAUGHING = 3
 """t1.jpg's laughing man (Matthew Perry), eyes squeezed shut."""
 JOEY = 4
@@ -36,7 +43,7 @@ def engine():
 
 @pytest.fixture(scope="module")
 def grace(engine) -> ClassicSource:
-    photo = cv2.imread("assets/examples/grace_hopper.jpg")
+    photo = cv2.imread(str(GRACE_HOPPER))
     face = max(engine.analyzer.detect(photo), key=lambda f: f.width)
     return engine.swapper.prepare_source(photo, engine.analyzer.embed(photo, face))
 
@@ -169,3 +176,30 @@ def test_a_face_turned_beyond_the_limit_is_left_untouched(engine, astronaut) -> 
     turned = face.replace(landmarks=landmarks)
     assert engine.swapper.skip_reason(turned) == "turned"
     np.testing.assert_array_equal(engine.swapper.swap(frame.copy(), turned, astronaut[0]), frame)
+
+
+class _StricterRuntime(Runtime):
+    """The real runtime whose classic engine swaps faces turned up to `turn_limit` only."""
+
+    def __init__(self, turn_limit: float) -> None:
+        super().__init__()
+        self.turn_limit = turn_limit
+
+    def _classic(self) -> Engine:
+        engine = super()._classic()
+        return Engine(name="classic", analyzer=engine.analyzer, swapper=ClassicSwapper(turn_limit=self.turn_limit))
+
+
+def test_the_report_counts_frames_with_a_face_too_turned_to_swap(tmp_path) -> None:
+    """Perry (frontal) and Joey (turned about 0.3–0.46) with a turn limit of 0.2: Joey is left untouched on every
+    frame and the report says so; Perry is swapped, so every frame still counts as swapped."""
+    patches = [face_patch(t1_photo(), T1_FACE_BOXES[index], 180) for index in (LAUGHING, JOEY)]
+    spec = ClipSpec(width=480, height=240, fps=12, frames=6, audio=False)
+    video = write_clip(tmp_path / "two.mp4", patches, row_layout(2, 180, spec.width, spec.height), spec)
+    options = SwapOptions.parse(video=str(video), face=str(GRACE_HOPPER), target_faces="all",
+                                engine="classic")
+    report = run(options, _StricterRuntime(turn_limit=0.2), tmp_path / "out.mp4").report
+    assert report.frames == 6
+    assert report.frames_swapped == 6
+    assert report.frames_skipped_turned == 6
+    assert report.to_dict()["frames_skipped_turned"] == 6

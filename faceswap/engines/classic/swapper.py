@@ -72,10 +72,13 @@ def _landmarks_of(face: Face, role: str) -> NDArray[np.float32]:
 class ClassicSwapper:
     name = "classic"
 
-    def __init__(self, shape_transfer: float = SHAPE_TRANSFER) -> None:
+    def __init__(self, shape_transfer: float = SHAPE_TRANSFER, turn_limit: float = TURN_LIMIT) -> None:
         if not 0 <= shape_transfer <= 1:
             raise ValueError(f"shape_transfer must lie in 0..1, not {shape_transfer}")
+        if turn_limit <= 0:
+            raise ValueError(f"turn_limit must be above 0, not {turn_limit}")
         self.shape_transfer = shape_transfer
+        self.turn_limit = turn_limit
 
     def prepare_source(self, image: Frame, face: Face) -> ClassicSource:
         landmarks = _landmarks_of(face, "source")
@@ -107,7 +110,7 @@ class ClassicSwapper:
         landmarks = target.landmarks
         if landmarks is None or landmarks.shape != (LANDMARK_COUNT, 2) or not np.isfinite(landmarks).all():
             return None
-        return "turned" if abs(warp.turn(np.asarray(landmarks, dtype=np.float32))) > TURN_LIMIT else None
+        return "turned" if abs(warp.turn(np.asarray(landmarks, dtype=np.float32))) > self.turn_limit else None
 
     def swap(self, frame: Frame, target: Face, source: ClassicSource) -> Frame:
         # 1. Target geometry and the region of interest around it.
