@@ -118,3 +118,34 @@ def match_colors(source: NDArray[np.uint8], target: NDArray[np.uint8], skin: Flo
     result = target_low + detail
     result[..., 0] = np.clip(result[..., 0], 0, 100)
     return np.clip(from_lab(result), 0, 255)
+
+
+SHARPNESS_SIGMA = 1.0
+"""The finest detail (pixels): grain, pores, the edge of a wrinkle; what a resize or a soft source loses first."""
+SHARPNESS_LIMITS = (0.4, 2.5)
+"""How far one step may scale the swapped face's fine detail to meet the target's."""
+SHARPNESS_STEPS = 4
+SHARPNESS_TOLERANCE = 1.1
+
+
+def _fine_detail(image: FloatImage) -> FloatImage:
+    return image - cv2.GaussianBlur(image, (0, 0), SHARPNESS_SIGMA)
+
+
+def match_sharpness(result: FloatImage, target: NDArray[np.uint8], skin: FloatImage) -> FloatImage:
+    """`result` (BGR float) with its finest detail scaled so that, on `skin`, it is as strong as the target's own:
+    a face warped up from a smaller source or from the working scale gets its crispness back, and a sharp source
+    on a soft video is softened to match, so the face does not look pasted on. Each step is bounded by
+    SHARPNESS_LIMITS; a one-pixel high-pass does not scale exactly with its own gain, so it takes up to
+    SHARPNESS_STEPS steps to land within SHARPNESS_TOLERANCE."""
+    mask = np.asarray(skin) >= 0.5
+    if int(mask.sum()) < MIN_SKIN_PIXELS:
+        return result
+    wanted = float(_fine_detail(target.astype(np.float32))[mask].mean(axis=-1).std())
+    for _ in range(SHARPNESS_STEPS):
+        detail = _fine_detail(result)
+        ratio = wanted / max(float(detail[mask].mean(axis=-1).std()), 1e-3)
+        if abs(np.log(ratio)) <= np.log(SHARPNESS_TOLERANCE):
+            break
+        result = result + (float(np.clip(ratio, *SHARPNESS_LIMITS)) - 1.0) * detail
+    return result

@@ -6,7 +6,8 @@ Once per run, `prepare_source` crops the face photo, triangulates its landmarks 
 2. moves the target's brows, nose and eyes towards the source's proportions (warp.toward_source_shape) and warps
    the source onto them with one dense piecewise-affine remap, read from the pyramid level nearest the
    target's size so a large source shrunk onto a small face does not alias;
-3. recolours the warped face to the target's skin (color.match_colors);
+3. recolours the warped face to the target's skin (color.match_colors) and gives it the target's sharpness
+   (color.match_sharpness);
 4. blends it in with feathered edges, keeping the target's jaw line, lips and hairline (blend.face_masks) and
    whatever covers its face (occlusion.occluded).
 Only pixels where the blend weight is above zero change. A face turned beyond TURN_LIMIT is left untouched.
@@ -151,10 +152,13 @@ class ClassicSwapper:
         # it stays 1 over the occluder itself when scaled up).
         weight = masks.weight * (1 - hair.astype(np.float32) / 255) * (1 - occlusion.occluded(
             work, local, source.forehead_lift))
+        skin = masks.skin
         if work is not roi:
             full_size = (roi.shape[1], roi.shape[0])
             matched = cv2.resize(matched, full_size, interpolation=cv2.INTER_LINEAR)
             weight = cv2.resize(weight, full_size, interpolation=cv2.INTER_LINEAR)
+            skin = cv2.resize(skin, full_size, interpolation=cv2.INTER_LINEAR)
+        matched = color.match_sharpness(matched, roi, skin)
 
         # 4. Feathered blend without the source's hair, in place.
         blend.blend_into(roi, matched, weight)
