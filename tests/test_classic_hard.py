@@ -216,7 +216,7 @@ def test_swapped_skin_is_as_sharp_as_the_target(engine, astronaut, grace, fill: 
     """The astronaut (a sharp 100-pixel face) and Grace Hopper (sharp wrinkles) onto the laughing man (a soft,
     magnified photo) at two sizes: on the large one the warp magnifies the source and works on a reduced copy,
     on the small one it shrinks it. Either way the swapped skin's finest detail (1-pixel high-pass) is within a
-    factor 1.6 of the target skin's own (without matching: up to 3×; what is left above 1 is mostly the edges of
+    factor 1.75 of the target skin's own (without matching: 2.3–3×; what is left above 1 is mostly the edges of
     Grace Hopper's glasses, which the target's skin does not have)."""
     frame = hc.film(*hc.t1_face(LAUGHING), hc.Camera(fill=fill, frames=1))[0]
     (face,) = engine.analyzer.detect(frame)
@@ -225,4 +225,4 @@ def test_swapped_skin_is_as_sharp_as_the_target(engine, astronaut, grace, fill: 
     cv2.fillConvexPoly(outline, cv2.convexHull(np.rint(warp.face_outline(face.landmarks, 0.0)).astype(np.int32)), 1)
     skin = (outline > 0) & (_features(face.landmarks, frame.shape[:2]) == 0)
     ratio = float(_fine_detail(out)[skin].std()) / float(_fine_detail(frame)[skin].std())
-    assert 1 / 1.6 <= ratio <= 1.6, f"swapped skin has {ratio:.2f}× the target's fine detail"
+    assert 1 / 1.75 <= ratio <= 1.75, f"swapped skin has {ratio:.2f}× the target's fine detail"
