@@ -90,7 +90,8 @@ def match_colors(source: NDArray[np.uint8], target: NDArray[np.uint8], skin: Flo
     The detail's lightness is scaled by the ratio of the two faces' contrast (bounded), and on skin its chroma is
     halved and clipped to ±DETAIL_CHROMA_LIMIT, so no colour of the source photo (red-brown wrinkles, a grey
     glasses frame) can stain the target's skin: each skin pixel's a and b stay within that bound of the target's
-    own smooth skin colour at that place. Inside eyes, brows and lips the detail keeps its full chroma."""
+    own smooth skin colour at that place. Inside eyes, brows and lips the source keeps its own colours, moved
+    by the difference of the two skins' mean colour."""
     skin = np.asarray(skin, dtype=np.float32)
     source_lab, target_lab = to_lab(source), to_lab(target)
     target_like = skin_likeness(target_lab, skin)
@@ -111,11 +112,17 @@ def match_colors(source: NDArray[np.uint8], target: NDArray[np.uint8], skin: Flo
     else:
         ratio = 1.0
     detail[..., 0] *= ratio
-    on_skin = np.clip(skin, 0, 1)[..., None]
-    chroma = detail[..., 1:]
-    tamed = np.clip(chroma * DETAIL_CHROMA_SCALE, -DETAIL_CHROMA_LIMIT, DETAIL_CHROMA_LIMIT)
-    detail[..., 1:] = on_skin * tamed + (1 - on_skin) * chroma
     result = target_low + detail
+    # Chroma: on skin, the target's smooth colour plus the source's tamed detail; in eyes, brows and lips the
+    # source's own colour moved by the skins' mean difference (a detail there, taken against warm skin, would
+    # turn the whites of the eyes and glass lenses cyan).
+    on_skin = np.clip(skin, 0, 1)[..., None]
+    tamed = np.clip(detail[..., 1:] * DETAIL_CHROMA_SCALE, -DETAIL_CHROMA_LIMIT, DETAIL_CHROMA_LIMIT)
+    if mask.any():
+        shift = target_low[..., 1:][mask].mean(axis=0) - source_low[..., 1:][mask].mean(axis=0)
+    else:
+        shift = np.zeros(2, np.float32)
+    result[..., 1:] = on_skin * (target_low[..., 1:] + tamed) + (1 - on_skin) * (source_lab[..., 1:] + shift)
     result[..., 0] = np.clip(result[..., 0], 0, 100)
     return np.clip(from_lab(result), 0, 255)
 
