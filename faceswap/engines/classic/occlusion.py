@@ -41,6 +41,7 @@ GROW_EYES = 0.04
 """An occluder's mask grows by this many eye distances before its edge is softened, so the occluder itself is
 left byte-identical and only the skin around it blends."""
 FEATURE_MARGIN_EYES = 0.15
+WORK_EYE_PX = 32.0
 MIN_REFERENCE_PIXELS = 32
 
 
@@ -58,7 +59,20 @@ def _robust(values: NDArray[np.float32]) -> tuple[float, float]:
 def occluded(image: NDArray[np.uint8], landmarks: Points, lift: float) -> FloatMask:
     """1 where the face (below the brows lifted by `lift` eye distances) is covered by something that is not
     its skin, 0 elsewhere, softened at the edge only outward; eyes and brows are never marked (the source's
-    replace them)."""
+    replace them). Judged on a copy where the eyes are WORK_EYE_PX apart: an occluder is large, and the mask is
+    1 at least one working pixel beyond it, so it stays 1 over the whole occluder when scaled back."""
+    scale = min(1.0, WORK_EYE_PX / eye_distance(landmarks))
+    if scale == 1.0:
+        return _occluded(image, landmarks, lift)
+    height, width = image.shape[:2]
+    small = cv2.resize(image, (max(round(width * scale), 2), max(round(height * scale), 2)),
+                       interpolation=cv2.INTER_AREA)
+    factors = np.array([small.shape[1] / width, small.shape[0] / height], dtype=np.float32)
+    mask = _occluded(small, landmarks * factors, lift)
+    return cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def _occluded(image: NDArray[np.uint8], landmarks: Points, lift: float) -> FloatMask:
     shape = image.shape[:2]
     eyes = eye_distance(landmarks)
     face = np.zeros(shape, np.uint8)
@@ -95,7 +109,7 @@ def occluded(image: NDArray[np.uint8], landmarks: Points, lift: float) -> FloatM
     mask[small[labels]] = 0
     if not mask.any():
         return np.zeros(shape, np.float32)
-    grow = max(int(round(GROW_EYES * eyes)), 1)
+    grow = max(int(round(GROW_EYES * eyes)), 2)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2)
     core = cv2.dilate(mask, kernel)
     soft = cv2.GaussianBlur(cv2.dilate(core, kernel).astype(np.float32) / 255.0, (0, 0), grow)
