@@ -97,6 +97,11 @@ def open_app(page: Page, live: LiveApp, media: dict[str, Path], video: str) -> N
     expect(page.locator("#face-input img")).to_be_visible()
 
 
+def _page_top(page: Page, selector: str) -> float:
+    """Where an element starts on the page (not in the viewport, which moves when the page scrolls)."""
+    return page.locator(selector).evaluate("element => element.getBoundingClientRect().top + window.scrollY")
+
+
 def settle(page: Page) -> None:
     """After Find faces: the photo's faces come last in the chain; once they show, pause as a person would."""
     expect(page.locator("#source-gallery button.thumbnail-item")).to_have_count(1, timeout=SERVER_WAIT_MS)
@@ -115,14 +120,14 @@ def test_a_person_picks_the_third_person_and_gets_a_playable_swapped_video(
     page.get_by_text("Options", exact=True).click()
     _screenshot(page, tmp_path, "main-page-empty.png")
     open_app(page, live, media, "clip")
-    gallery_top = page.locator("#target-gallery").bounding_box()["y"]
+    gallery_top = _page_top(page, "#target-gallery")
     expect(page.locator("#frame-slider")).to_be_visible()  # there from the start: nothing shifts later
     page.get_by_role("button", name="Find faces", exact=True).click()
     thumbnails = page.locator("#target-gallery button.thumbnail-item")
     expect(thumbnails).to_have_count(3, timeout=SERVER_WAIT_MS)
     expect(page.locator("#notices")).to_contain_text("Found 3 people on frame 0", timeout=SERVER_WAIT_MS)
     settle(page)
-    assert page.locator("#target-gallery").bounding_box()["y"] == pytest.approx(gallery_top, abs=2)
+    assert _page_top(page, "#target-gallery") == pytest.approx(gallery_top, abs=2)
 
     thumbnails.nth(2).click()
     expect(page.locator("#target-gallery")).to_contain_text("Person 3 — picked", timeout=SERVER_WAIT_MS)
