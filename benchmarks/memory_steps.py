@@ -49,7 +49,7 @@ def profile(config: Config) -> dict[str, Any]:
     steps.mark("imports (numpy, cv2, av, onnxruntime, faceswap)")
 
     SessionFactory._create = _after(  # type: ignore[method-assign]
-        steps, SessionFactory._create, lambda self, path: f"session {Path(path).name}")
+        steps, SessionFactory._create, lambda self, path, *device: f"session {Path(path).name}")
     real_run = pipeline.run
     runs = iter(["warm-up run", "measured run"])
 
