@@ -183,3 +183,23 @@ def test_swapper_weight_moves_the_identity_towards_the_target_as_facefusion_bala
         colours[weight] = middle.mean(axis=0)
         assert np.abs(colours[weight] - expected).max() < 5, (weight, colours[weight], expected)
     assert np.abs(colours[1.0] - colours[0.5]).max() > 3 and np.abs(colours[0.0] - colours[0.5]).max() > 3
+
+
+def test_swapper_weight_reaches_the_options_from_every_rest_dialect_and_the_cli() -> None:
+    from faceswap import cli
+    from faceswap.api import openoctopus, segmind, wavespeed
+    from faceswap.api.common import build_options, quality_options
+
+    for body in (segmind.VideoFaceSwapRequest(source_img="f", video_input="v", swapper="ghost_3_256",
+                                              swapper_weight=0.75),
+                 wavespeed.FaceSwapInput(video="v", face_image="f", swapper="ghost_3_256", swapper_weight=0.75),
+                 openoctopus.GenerationInput(video="v", face_image="f", swapper="ghost_3_256", swapper_weight=0.75)):
+        options = build_options({"video": "v", "face": "f", **quality_options(body)}, {})
+        assert (options.swapper, options.swapper_weight) == ("ghost_3_256", 0.75)
+    with pytest.raises(FaceSwapError) as caught:
+        build_options({"video": "v", "face": "f", **quality_options(wavespeed.FaceSwapInput(
+            video="v", face_image="f", swapper="uniface_256", swapper_weight=0.2))}, {})
+    assert caught.value.code == "invalid_request" and "uniface_256" in caught.value.message
+    parsed = cli.build_parser().parse_args(["swap", "v.mp4", "f.png", "-o", "o.mp4", "--swapper", "ghost_1_256",
+                                           "--swapper-weight", "0.9"])
+    assert (parsed.swapper, parsed.swapper_weight) == ("ghost_1_256", 0.9)
