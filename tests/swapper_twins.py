@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from onnx import TensorProto, numpy_helper
 from twins import GraphBuilder, TwinSet, tensor, twin_specs
 
 from faceswap.engines.neural.swappers import DENORMALISED
@@ -47,6 +48,25 @@ def build_image_swapper(path: Path, source_size: int, *, signed: bool, echo: boo
                   [tensor("output", [1, 3, 256, 256])])
 
 
+def build_inswapper_fp16(path: Path, *, seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """inswapper_128_fp16 twin (§17.6): float32 `target` [1,3,128,128] and `source` [1,512] in, float32 `output`
+    out, fp16 inside (Cast in, Cast out); paints `sigmoid(source @ palette * 3)`; a float32 emap [512,512] is
+    the last initializer. Returns (emap, palette)."""
+    rng = np.random.default_rng(seed)
+    emap = (rng.standard_normal((512, 512)) / np.sqrt(512) + np.eye(512)).astype(np.float32)
+    palette = rng.standard_normal((512, 3)).astype(np.float32)
+    g = GraphBuilder("half")
+    source = g.op("Cast", ["source"], to=TensorProto.FLOAT16)
+    target = g.op("Cast", ["target"], to=TensorProto.FLOAT16)
+    scaled = g.op("Mul", [g.op("MatMul", [source, g.const(palette, dtype=np.float16)]), g.const(3.0, dtype=np.float16)])
+    colour = g.op("Reshape", [g.op("Sigmoid", [scaled]), g.const(np.array([1, 3, 1, 1]), dtype=np.int64)])
+    flat = g.op("Add", [g.op("Mul", [target, g.const(0.0, dtype=np.float16)]), colour])
+    g.op("Cast", [flat], output="output", to=TensorProto.FLOAT)
+    g.save(path, [tensor("target", [1, 3, 128, 128]), tensor("source", [1, 512])],
+           [tensor("output", [1, 3, 128, 128])], [numpy_helper.from_array(emap, "emap")])
+    return emap, palette
+
+
 def build_crossface(path: Path, *, seed: int = 3, scale: float = 4.0) -> np.ndarray:
     """Returns the matrix [512, 512]: output = input/‖input‖ @ matrix (not unit length, so the L2 step shows)."""
     matrix = (np.random.default_rng(seed).standard_normal((512, 512)) * scale / np.sqrt(512)).astype(np.float32)
@@ -62,7 +82,9 @@ def build_swapper(directory: Path, name: str, *, echo: bool = True) -> dict[str,
     spec = REGISTRY[name]
     paths = {name: directory / spec.filename}
     signed = spec.swapper_type in DENORMALISED
-    if spec.swapper_type in ("blendswap", "uniface"):
+    if spec.swapper_type == "inswapper":
+        build_inswapper_fp16(paths[name])
+    elif spec.swapper_type in ("blendswap", "uniface"):
         build_image_swapper(paths[name], 112 if spec.swapper_type == "blendswap" else 256, signed=signed, echo=echo)
     else:
         build_embedding_swapper(paths[name], spec.input_size, signed=signed, echo=echo)

@@ -54,7 +54,7 @@ def test_registry_pins_the_published_files() -> None:
     assert {name for name, spec in REGISTRY.items() if not spec.optional} == {
         "det_10g", "w600k_r50", "genderage", "inswapper_128", "gfpgan_1.4", "codeformer"}
     assert {name for name, spec in REGISTRY.items() if spec.optional} == {
-        "hyperswap_1a_256", "hyperswap_1b_256", "hyperswap_1c_256",  # swappers the user opts into
+        "inswapper_128_fp16", "hyperswap_1a_256", "hyperswap_1b_256", "hyperswap_1c_256",  # swappers to opt into
         "ghost_1_256", "ghost_2_256", "ghost_3_256", "simswap_256", "simswap_unofficial_512",
         "hififace_unofficial_256", "blendswap_256", "uniface_256",
         "crossface_simswap", "crossface_ghost", "crossface_hififace",  # their embedding converters

@@ -2,8 +2,8 @@
 (`faceswap.cli.main`, in process, with a Runtime over twins): frames, fps and audio kept, the target swapped, and
 with occlusion+region the green hand and the target's mouth kept.
 
-Siblings that share a family, an adapter and a twin with a swapper run in full (hyperswap_1b/1c, ghost_2/3) take
-the two diagonal cases only, to keep the matrix near a minute."""
+Siblings that share a family, an adapter and a twin with a swapper run in full (inswapper_128_fp16,
+hyperswap_1b/1c, ghost_2/3) take the two diagonal cases only, to keep the matrix near a minute."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ from faceswap import cli
 from faceswap.models.registry import REGISTRY
 from faceswap.options import SWAPPERS
 
-pytestmark = pytest.mark.slow  # forty CLI runs of a 3-frame clip: about 55 s
+pytestmark = pytest.mark.slow  # forty-two CLI runs of a 3-frame clip: about 55 s
 
-SIBLINGS = ("hyperswap_1b_256", "hyperswap_1c_256", "ghost_2_256", "ghost_3_256")
+SIBLINGS = ("inswapper_128_fp16", "hyperswap_1b_256", "hyperswap_1c_256", "ghost_2_256", "ghost_3_256")
 CASES = [(swapper, masked, boost) for swapper in SWAPPERS for masked in (False, True) for boost in ("native", "512")
          if swapper not in SIBLINGS or masked == (boost == "512")]
 

@@ -203,3 +203,25 @@ def test_swapper_weight_reaches_the_options_from_every_rest_dialect_and_the_cli(
     parsed = cli.build_parser().parse_args(["swap", "v.mp4", "f.png", "-o", "o.mp4", "--swapper", "ghost_1_256",
                                            "--swapper-weight", "0.9"])
     assert (parsed.swapper, parsed.swapper_weight) == ("ghost_1_256", 0.9)
+
+
+def test_inswapper_fp16_is_its_own_entry_with_float32_io_and_its_own_emap(base: TwinSet, photo: np.ndarray,
+                                                                          tmp_path: Path) -> None:
+    from swapper_twins import build_inswapper_fp16
+
+    from faceswap.engines.neural import Inswapper
+    from faceswap.engines.neural.inswapper import source_latent
+
+    path = tmp_path / "inswapper_128_fp16.onnx"
+    emap, palette = build_inswapper_fp16(path)
+    engine = load_neural_engine({**base.paths, "inswapper_128_fp16": path}, SessionFactory(("cpu",)),
+                                swapper="inswapper_128_fp16")
+    swapper = engine.swapper
+    assert isinstance(swapper, Inswapper) and (swapper.name, swapper.size) == ("inswapper_128_fp16", 128)
+    np.testing.assert_array_equal(swapper.emap, emap)  # read from this file, not the fp32 one
+    crop, face = crop_of(engine, photo)
+    source = swapper.prepare_source(photo, face)
+    np.testing.assert_allclose(source.latent, source_latent(face.embedding, emap), atol=1e-6)
+    colour = 1 / (1 + np.exp(-(source.latent @ palette * 3.0)))[0]
+    out = swapper.swap_crop(crop, source).reshape(-1, 3).astype(float).mean(axis=0)
+    np.testing.assert_allclose(out, (colour * 255)[::-1], atol=2)  # fp16 inside

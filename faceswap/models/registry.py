@@ -36,7 +36,8 @@ INSIGHTFACE_LICENCE = "InsightFace pretrained models: non-commercial research us
 XSEG_LICENCE = "XSeg occluder (DeepFaceLab, FaceFusion's export): GPL-3.0"
 BISENET_LICENCE = "BiSeNet face parser (yakhyo/face-parsing, FaceFusion's export): MIT"
 HYPERSWAP_LICENCE = "FaceFusion HyperSwap: ResearchRAIL-MS (research use; see facefusion-labs)"
-GHOST_LICENCE = "GHOST (ai-forever/sber-swap): Apache-2.0 - commercial use allowed, the one such swapper here"
+GHOST_LICENCE = ("GHOST (ai-forever/sber-swap): Apache-2.0 - commercial use allowed, the one such swapper here "
+                 "(its identity still comes from w600k_r50, InsightFace non-commercial, through crossface_ghost)")
 SIMSWAP_LICENCE = "SimSwap (neuralchen): non-commercial use only"
 HIFIFACE_LICENCE = "HiFiFace unofficial (GuijiAI): licence unknown - do not assume commercial use"
 BLENDSWAP_LICENCE = "BlendFace (mapooon): non-commercial use only"
@@ -174,6 +175,13 @@ SPECS: tuple[ModelSpec, ...] = (
         licence=INSIGHTFACE_LICENCE, input_size=128, template="arcface_128", mean=0.0, std=255.0,
         description="InsightFace inswapper_128 face swapper (original release file)",
         adapter="faceswap.engines.neural.inswapper:Inswapper", swapper_type="inswapper"),
+    ModelSpec(
+        name="inswapper_128_fp16", filename="inswapper_128_fp16.onnx", role="swapper",
+        repo_id="facefusion/models-3.0.0", repo_path="inswapper_128_fp16.onnx", repo_type="model",
+        size=None, sha256=None, licence=INSIGHTFACE_LICENCE, input_size=128, template="arcface_128", mean=0.0,
+        std=255.0, description="InsightFace inswapper_128, FaceFusion's half-precision export (float32 I/O; its "
+        "own emap; unchecked: nothing published)",
+        adapter="faceswap.engines.neural.inswapper:Inswapper", swapper_type="inswapper", optional=True),
     *(_facefusion_swapper(*row) for row in FACEFUSION_SWAPPERS),
     *(_crossface(*row) for row in CROSSFACE_CONVERTERS),
     ModelSpec(

@@ -68,7 +68,7 @@ def load_swapper(name: str, path: Path, session: Any, *, embedder: Callable[[Fra
             "choose the swapper that matches it.", field="swapper")
     if family == "inswapper":
         emap = graph.last_initializer(path, shape=(512, 512))
-        return Inswapper(session, signature, emap, embedder=embedder)
+        return Inswapper(session, signature, emap, embedder=embedder, name=name)
     if family == "hyperswap":
         return HyperSwapper(name, session, signature, embedder=embedder)
     if family == "image":

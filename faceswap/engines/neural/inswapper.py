@@ -53,7 +53,8 @@ class Inswapper:
     name = "inswapper_128"
 
     def __init__(self, session: Any, signature: Signature, emap: NDArray[np.float32], *,
-                 embedder: Callable[[Frame, Face], Face] | None = None) -> None:
+                 embedder: Callable[[Frame, Face], Face] | None = None, name: str = "inswapper_128") -> None:
+        self.name = name
         self.session = session
         image, latent = signature.image_input(), signature.latent_input()
         self.image_name, self.latent_name = image.name, latent.name
