@@ -78,7 +78,8 @@ def twin_runtime(models_dir: Path, data_dir: Path) -> Any:
     for name, entry in entries.items():
         specs[name] = replace(REGISTRY[name], filename=TARGETS[name].filename, size=int(entry["size"]),
                               sha256=str(entry["sha256"]), crc32=None)
-    settings = Settings(data_dir=data_dir, models_dir=models_dir, allow_model_download=False)
+    providers = Settings.from_env().providers  # FACESWAP_PROVIDERS, as the product reads it (gpu.py sets it)
+    settings = Settings(data_dir=data_dir, models_dir=models_dir, allow_model_download=False, providers=providers)
     runtime = Runtime(settings)
     runtime.models = ModelStore(settings, specs=specs)
     return runtime

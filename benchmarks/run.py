@@ -61,10 +61,11 @@ def photo_path(workdir: Path) -> Path:
     return path
 
 
-def run_in_child(config: Config) -> dict[str, Any]:
-    """Measure `config` in a fresh interpreter; its last stdout line is the JSON result."""
-    command = [sys.executable, "-m", "benchmarks.run", "--child", config.to_json()]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+def run_in_child(config: Config, *, module: str = "benchmarks.run", timeout: float | None = None) -> dict[str, Any]:
+    """Measure `config` in a fresh interpreter (`module --child JSON`); its last stdout line is the JSON result."""
+    command = [sys.executable, "-m", module, "--child", config.to_json()]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent,
+                          timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(f"benchmark child failed ({done.returncode}):\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

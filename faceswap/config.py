@@ -88,6 +88,9 @@ class Settings:
     job_timeout_s: float = 3600.0
     """Wall-clock seconds one job may run before it fails with `timeout` (FACESWAP_JOB_TIMEOUT_S; 0 = no
     limit). Checked between frames."""
+    live_max: int = 2
+    """Live (camera) sessions that may run at once (FACESWAP_LIVE_MAX; 0 turns the Live tab's swapping off).
+    Each takes one CPU core or a share of the GPU for as long as its visitor streams."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -133,6 +136,7 @@ class Settings:
             device_id=read("FACESWAP_DEVICE_ID", int, 0),
             max_output_bytes=read("FACESWAP_MAX_OUTPUT_MB", lambda v: int(float(v) * MiB), 4096 * MiB),
             job_timeout_s=read("FACESWAP_JOB_TIMEOUT_S", float, 3600.0),
+            live_max=read("FACESWAP_LIVE_MAX", int, 2),
             fetch_min_bytes_per_s=read("FACESWAP_FETCH_MIN_KBPS", lambda v: int(float(v) * 1024), 16 * 1024),
             fetch_rate_window_s=read("FACESWAP_FETCH_RATE_WINDOW_S", float, 10.0),
             max_inline_bytes=read("FACESWAP_MAX_INLINE_MB", lambda v: int(float(v) * MiB), 32 * MiB),

@@ -80,7 +80,8 @@ def run(options: SwapOptions, runtime: Runtime, output: Path, *, progress: Progr
         faces_per_frame=stats.face_counts(), width=info.width, height=info.height, fps=float(info.fps),
         duration_s=stats.duration_s, has_audio=info.has_audio and fmt == "mp4", output_format=fmt,
         restore=options.restore, elapsed_s=round(time.monotonic() - started, 3), frames_missed=stats.missed,
-        notices=[*engine.notices, *runtime.restorer_notices(options.restore), *runtime.masker_notices(options)])
+        notices=[*engine.notices, *runtime.restorer_notices(options.restore), *runtime.masker_notices(options)],
+        frames_skipped_turned=stats.frames_skipped_turned)
     log.info("swapped %d/%d frames with the %s engine in %.1f s", stats.frames_swapped, stats.frames,
              engine.name, report.elapsed_s)
     return SwapResult(output=output, report=report)
@@ -140,6 +141,7 @@ class _Stats:
         self.targets_seen = False
         self.missed: list[list[int]] = []
         """Runs [first, last] of output frames (0 = the first) on which no face was swapped."""
+        self.frames_skipped_turned = 0
 
     def add(self, faces: int, swapped: int) -> None:
         self.frames += 1
@@ -178,6 +180,7 @@ def _swap_stream(info: VideoInfo, options: SwapOptions, engine: Engine, restorer
             result = session.process(frame.image, frame.time)
             encoder.put(dataclasses.replace(frame, image=result.image))
             stats.add(result.faces, result.swapped)
+            stats.frames_skipped_turned += bool(result.skipped_turned)
             stats.duration_s = frame.time - (options.start or 0.0)
             if progress is not None:
                 progress(Progress(stats.frames, max(total, stats.frames)))

@@ -46,6 +46,9 @@ class SwapReport:
     notices: list[str] = field(default_factory=list)
     frames_missed: list[list[int]] = field(default_factory=list)
     """Runs [first, last] of output frames (0 = the first) with no face swapped (the first 64 runs)."""
+    frames_skipped_turned: int = 0
+    """Frames on which a chosen face was left untouched because it was turned further than the engine can swap
+    (the classic engine's limit; such a frame counts as swapped only if another face on it was)."""
 
     @property
     def coverage(self) -> float:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -160,3 +161,34 @@ def test_memory_benchmark_prints_the_ratio(workdir: Path) -> None:
     rows = [line.split() for line in printed.splitlines() if line[:1].isdigit()]
     assert [row[:2] for row in rows] == [["0.2", "5"], ["0.4", "10"]]
     assert "peak RSS 0.4 s / 0.2 s = " in printed
+
+
+@pytest.mark.slow  # a child process loads the neural engine and runs 3 frames: ~10 s on 2 shared cores
+def test_neural_memory_profile_prints_each_loading_step(tiny_twins: tuple[Path, str], workdir: Path) -> None:
+    printed = _run("benchmarks.memory", "--engine", "neural", "--size", "640x480", "--frames", "1",
+                   "--models", str(tiny_twins[0]), "--workdir", str(workdir))
+    assert _header(printed, "step") == ["step", "RSS after MB", "Δ RSS MB", "peak so far MB"]
+    steps = [line.split("  ")[0] for line in printed.splitlines() if line.startswith(("session ", "engine ", "warm"))]
+    sessions = [step.removeprefix("session ") for step in steps if step.startswith("session ")]
+    from benchmarks.cost_twins import faces_dir
+
+    models = faces_dir(tiny_twins[0], 1)
+    # the product builds the largest session first, while the least else is resident
+    assert sessions == sorted(["det_10g.onnx", "w600k_r50.onnx", "genderage.onnx", "inswapper_128.onnx"],
+                              key=lambda name: (models / name).stat().st_size, reverse=True)
+    assert steps[len(sessions):] == ["engine ready", "warm-up run"]
+    assert "vs roop 3,035 MiB (recorded) = " in printed
+
+
+@pytest.mark.slow  # builds tiny twins, two pipeline runs in child processes, encodes: ~15 s
+def test_gpu_benchmark_dry_run_on_the_cpu_provider(tmp_path: Path) -> None:
+    started = time.monotonic()
+    printed = _run("benchmarks.gpu", "--dry-run", "--out", str(tmp_path), timeout=120)
+    assert time.monotonic() - started < 120
+    summary = [line.split() for line in printed.splitlines() if line.startswith("neural ")]
+    assert [row[:5] for row in summary[:2]] == [["neural", "640x480", "1", "none", "2"],
+                                                ["neural", "640x480", "1", "gfpgan", "2"]]
+    assert "restore.model" in printed and "swap.model" in printed
+    assert _header(printed, "encoder")[:5] == ["encoder", "size", "threads", "frames", "frames/s"]
+    assert "the 300 frames/s target" in printed
+    assert "SKIPPED" not in printed and "dry run: CPU provider" in printed

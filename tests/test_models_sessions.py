@@ -88,3 +88,25 @@ def test_a_file_that_is_not_onnx_is_a_catalog_error(tmp_path: Path) -> None:
     with pytest.raises(FaceSwapError) as info:
         SessionFactory(("cpu",)).session(junk)
     assert info.value.code == "model_not_available" and "w600k_r50.onnx" in info.value.message
+
+
+def test_preload_builds_the_largest_file_first_and_caches_every_session(tmp_path: Path) -> None:
+    from twins import build_recognizer
+
+    small = build_genderage(tmp_path / "genderage.onnx")
+    large = build_recognizer(tmp_path / "w600k_r50.onnx")
+    assert large.stat().st_size > small.stat().st_size
+    factory = SessionFactory(("cpu",))
+    built: list[str] = []
+    create = factory._create
+
+    def recording(path: str, device_id: int) -> object:
+        built.append(Path(path).name)
+        return create(path, device_id)
+
+    factory._create = recording  # type: ignore[method-assign]
+    factory.preload([small, large])
+    assert built == ["w600k_r50.onnx", "genderage.onnx"]
+    session = factory.session(large)  # cached: not built again
+    assert built == ["w600k_r50.onnx", "genderage.onnx"]
+    assert session.get_inputs()[0].shape[1:] == [3, 112, 112]

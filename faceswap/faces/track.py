@@ -7,6 +7,12 @@ track, a weak or crowded association, a scene cut, a face that suddenly looks di
 frame (a tiny aligned grey patch; measured on t1's faces: the same face on consecutive frames correlates ≥ 0.85,
 different people ≤ 0.6), or simply time since the last check — so the selector knows when an (expensive) identity
 embedding is worth computing.
+
+Two guards keep a wrong box off the screen. A region search whose face jumped in size or position beyond what a
+face does between two frames is not trusted: a whole-frame search decides instead (a region crop can fit a face
+much too big; the whole frame then gives the right one). And a face the analyzer only followed by its landmarks
+(score below zero: no detector confirmed it) is kept only for a track it continues and only while it still looks
+like that track's face; a whole-frame search that misses a track asks for such a follow before giving it up.
 """
 
 from __future__ import annotations
@@ -49,6 +55,13 @@ class TrackerParams:
     """Correlation of consecutive aligned face patches below which the face may be someone else."""
     keep_missing: int = 3
     """Frames a track survives without a detection (a blink of the detector), to be picked up again."""
+    max_size_jump: float = 0.15
+    """A region-search face whose size differs from the track's by more than this fraction is checked by a
+    whole-frame search (a face grows by a few percent between frames, even in a fast zoom)."""
+    max_shift: float = 0.35
+    """Likewise for a face whose centre moved more than this many face sizes from where the track predicted it."""
+    max_followed: int = 48
+    """Frames in a row a track may be kept by landmark following alone before a detector must confirm it."""
     smoothing: SmoothingParams = field(default_factory=SmoothingParams)
 
 
@@ -61,6 +74,7 @@ class _Track:
     checked_at: float
     look: np.ndarray
     missing: int = 0
+    followed: int = 0
 
 
 LOOK_SIZE = 16
@@ -110,22 +124,40 @@ class FaceTracker:
     def _detect(self, frame: Frame) -> list[Face]:
         full = (not self._tracks or any(track.missing for track in self._tracks)
                 or self._frames_since_full + 1 >= self.params.full_search_every)
+        height, width = frame.shape[:2]
         if not full:
-            height, width = frame.shape[:2]
             regions = [self._predicted_box(track, width, height) for track in self._tracks if not track.missing]
             faces = self.analyzer.detect(frame, regions)
-            found = [any(iou(face.bbox, region) >= self.params.min_iou for face in faces) for region in regions]
-            if all(found):
+            if all(any(self._plausible(face, region) for face in faces) for region in regions):
                 self._frames_since_full += 1
                 return faces
         self._frames_since_full = 0
         self.full_searches += 1
-        return self.analyzer.detect(frame, None)
+        faces = self.analyzer.detect(frame, None)
+        lost = [self._predicted_box(track, width, height) for track in self._tracks
+                if track.followed < self.params.max_followed
+                and not any(iou(face.bbox, track.bbox) >= self.params.min_iou for face in faces)]
+        if lost:
+            faces += [face for face in self.analyzer.detect(frame, lost)
+                      if all(iou(face.bbox, other.bbox) < self.params.min_iou for other in faces)]
+        return faces
+
+    def _plausible(self, face: Face, region: np.ndarray) -> bool:
+        """Whether a region search's face can be the region's track one frame later."""
+        size = max(float(region[2] - region[0]), float(region[3] - region[1]), 1.0)
+        shift = float(np.abs((face.bbox[:2] + face.bbox[2:]) - (region[:2] + region[2:])).max()) / 2
+        return (iou(face.bbox, region) >= self.params.min_iou
+                and abs(max(face.width, face.height) / size - 1) <= self.params.max_size_jump
+                and shift <= self.params.max_shift * size)
 
     @staticmethod
     def _predicted_box(track: _Track, width: int, height: int) -> np.ndarray:
+        """Where the track's face should be now; its centre is kept inside the frame, its size is kept whole (a
+        close-up's box reaches beyond the frame, and a clipped box would be a smaller face)."""
         box = track.bbox + np.tile(track.velocity, 2)
-        return np.clip(box, 0, [width, height, width, height]).astype(np.float32)
+        center = (box[:2] + box[2:]) / 2
+        box = box + np.tile(np.clip(center, 0, [width, height]) - center, 2)
+        return box.astype(np.float32)
 
     def _associate(self, frame: Frame, faces: list[Face], time: float) -> list[TrackedFace]:
         pairs = sorted(((iou(track.bbox, face.bbox), t, f) for t, track in enumerate(self._tracks)
@@ -146,14 +178,21 @@ class FaceTracker:
         result: list[TrackedFace] = []
         for f, face in enumerate(faces):
             look = _look(frame, face)
+            followed = face.score < 0
             if f in track_of_face:
                 t, overlap = track_of_face[f]
                 track = self._tracks[t]
                 changed = float((look * track.look).mean()) < self.params.same_look
+                if followed and changed:
+                    used_tracks.discard(t)
+                    continue
+                track.followed = track.followed + 1 if followed else 0
                 uncertain = overlap < self.params.confident_iou or f in crowded or changed
                 track.velocity = ((face.bbox[:2] + face.bbox[2:]) - (track.bbox[:2] + track.bbox[2:])) / 2
                 if changed:
                     track.smoother = OneEuroFilter(self.params.smoothing)
+            elif followed:
+                continue
             else:
                 track = _Track(self._next_id, face.bbox, np.zeros(2, np.float32),
                                OneEuroFilter(self.params.smoothing), checked_at=time, look=look)

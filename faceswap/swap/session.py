@@ -79,6 +79,8 @@ class FrameResult:
     """Faces found on the frame."""
     swapped: int
     """Faces swapped on it."""
+    skipped_turned: int = 0
+    """Chosen faces left untouched because they are turned further than the swapper can handle."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,8 @@ class SwapSession:
         self.locate = locate
         self.restorer = restorer
         self._swap_face = face_step(swapper, params, maskers)
+        # An engine with a pose limit (classic) names faces it would smear; they are left as they are, and counted.
+        self._skip_reason: Callable[[Face], str | None] | None = getattr(swapper, "skip_reason", None)
 
     @classmethod
     def for_stream(cls, options: SwapOptions, analyzer: FaceAnalyzer, swapper: FaceSwapper | CropSwapper,
@@ -179,8 +183,12 @@ class SwapSession:
         """The frame with its chosen faces swapped (a new array; `frame` is not changed), and what was found."""
         tracked = self.locate(frame, time)
         assignments = self.selector.select(frame, tracked)
+        skipped = 0
+        if self._skip_reason is not None:
+            kept = [assignment for assignment in assignments if self._skip_reason(assignment.face) != "turned"]
+            skipped, assignments = len(assignments) - len(kept), kept
         if not assignments:
-            return FrameResult(frame, len(tracked), 0)
+            return FrameResult(frame, len(tracked), 0, skipped)
         image = frame.copy()
         for assignment in assignments:
             image = self._swap_face(image, assignment.face, self.sources[assignment.source])
@@ -188,4 +196,4 @@ class SwapSession:
             for assignment in assignments:
                 image = self.restorer.restore(image, assignment.face, visibility=self.params.restore_visibility,
                                               codeformer_weight=self.params.codeformer_weight)
-        return FrameResult(image, len(tracked), len(assignments))
+        return FrameResult(image, len(tracked), len(assignments), skipped)

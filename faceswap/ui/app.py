@@ -28,6 +28,7 @@ from gradio.utils import get_function_description
 
 from faceswap.ui.handlers import UiHandlers
 from faceswap.ui.layout import Page, build_page
+from faceswap.ui.live import build_live_tab
 from faceswap.ui.models_offer import ModelsOffer
 from faceswap.ui.status import Capabilities
 from faceswap.ui.uploads import guard_component
@@ -58,12 +59,14 @@ def build_ui(service: JobService, runtime: Runtime, settings: Settings) -> gr.Bl
     endpoints = {"detect_faces": [handlers.detect_faces], "preview": [handlers.swap, handlers.preview],
                  "swap": [handlers.swap]}
     with DescribedBlocks(endpoints, title="faceswap", delete_cache=(CACHE_SWEEP_S, retention)) as blocks:
-        page = build_page(settings.max_frames, Capabilities.of(runtime))
+        with gr.Tab("Studio", id="studio"):
+            page = build_page(settings.max_frames, Capabilities.of(runtime))
         guard_component(page.video, "video")
         guard_component(page.face, "face")
         _wire_models(blocks, page, offer)
         _wire_faces(page, handlers)
         _wire_swap(page, handlers)
+        build_live_tab(blocks, runtime, settings.live_max)  # the Live tab (camera)
     blocks.queue(default_concurrency_limit=1)
     return blocks
 

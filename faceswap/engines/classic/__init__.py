@@ -23,5 +23,6 @@ def load_classic_engine() -> Engine:
                             "The classic engine needs the face_recognition_models package: "
                             "pip install face_recognition_models") from e
     analyzer = ClassicAnalyzer(face_recognition_models.pose_predictor_model_location(),
-                               face_recognition_models.face_recognition_model_location())
+                               face_recognition_models.face_recognition_model_location(),
+                               face_recognition_models.cnn_face_detector_model_location())
     return Engine(name="classic", analyzer=analyzer, swapper=ClassicSwapper(), provider="cpu")

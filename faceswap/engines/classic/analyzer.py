@@ -43,6 +43,23 @@ REGION_SCORE = 0.0
 STRONG_SCORE = 1.0
 """A whole-frame detection this confident is kept even when its region search misses it."""
 DEDUPE_IOU = 0.4
+LARGE_FACE_WIDTH_PX = 96
+"""When HOG finds nothing, dlib's CNN (MMOD) detector reads the frame shrunk to this width. HOG finds faces up to
+about the frame's height; a face that fills the frame or overflows it (a close-up, its chin or brow cut off) is
+what it misses, and the CNN finds exactly those at this size (0.9–1.4 frame heights on t1's faces) for a fraction
+of its full-size cost (about 40 ms on one core, against seconds at 640 px)."""
+CNN_SCORE = 0.3
+"""Confidence the CNN needs: large real faces score 0.45–1.0 at LARGE_FACE_WIDTH_PX."""
+FOLLOWED_SCORE = -1.0
+"""The score of a face followed by its landmarks alone (region search, no detector confirmed it): not a detection.
+The tracker accepts such a face only for a track it already holds and only if it still looks like it."""
+FOLLOW_SIZE_TOLERANCE = 0.15
+"""A followed face's landmark box may differ from the region it was followed from by this fraction of its size,
+in size and in position; beyond that the landmarks have slipped off the face."""
+FOLLOW_HOG_SCORE = -0.8
+"""A followed face must still answer dlib's HOG detector, weakly, once its crop is upright and centred on the
+landmark fit: the close-ups and side-lit faces of t1.jpg score -0.22 or more there (most above 0.3), while
+landmarks fitted on the lamp, the wall or a textured background score -1.6 or less."""
 LANDMARK_ROI_MARGIN = 0.5
 """Landmarks and descriptors read a crop this many face sizes beyond the box on each side, not the whole frame."""
 LANDMARK_FACE_PX = 160
@@ -133,9 +150,10 @@ class ClassicAnalyzer:
     has_gender = False
     match_threshold = MATCH_THRESHOLD
 
-    def __init__(self, predictor_path: str, descriptor_path: str) -> None:
+    def __init__(self, predictor_path: str, descriptor_path: str, cnn_detector_path: str | None = None) -> None:
         try:
             self._detector = dlib.get_frontal_face_detector()
+            self._cnn = dlib.cnn_face_detection_model_v1(cnn_detector_path) if cnn_detector_path else None
             self._predictor = dlib.shape_predictor(predictor_path)
             self._descriptor = dlib.face_recognition_model_v1(descriptor_path)
         except RuntimeError as e:
@@ -144,15 +162,24 @@ class ClassicAnalyzer:
                                 "face_recognition_models.") from e
         # The ResNet keeps its activations in the network object, so two threads must not run it at once.
         self._descriptor_lock = threading.Lock()
+        self._cnn_lock = threading.Lock()
 
     # ---- detection -------------------------------------------------------------------------------------------
 
     def detect(self, frame: Frame, regions: Sequence[BBox] | None = None) -> list[Face]:
+        followed: list[Face] = []
         if regions is None:
-            detections = self._search_frame(frame)
+            detections = self._search_frame(frame) or self._search_large(frame)
         else:
-            detections = [found for region in regions for found in self._search_region(frame, region)]
+            detections = []
+            for region in regions:
+                found = self._search_region(frame, region)
+                if found:
+                    detections.extend(found)
+                elif (face := self._follow(frame, region)) is not None:
+                    followed.append(face)
         faces = [self._with_landmarks(frame, detection) for detection in _nms(detections)]
+        faces += [face for face in followed if all(iou(face.bbox, other.bbox) < DEDUPE_IOU for other in faces)]
         kept = _nms([_Detection(face.bbox, face.score) for face in faces])
         return [face for face in faces if any(face.bbox is detection.box for detection in kept)]
 
@@ -175,6 +202,60 @@ class ClassicAnalyzer:
             else:
                 log.debug("rejected a weak face candidate at %s (score %.2f)", box.round(), score)
         return found
+
+    def _search_large(self, frame: Frame) -> list[_Detection]:
+        """Faces about the frame's size or larger, by dlib's CNN on a small copy of the frame (see
+        LARGE_FACE_WIDTH_PX). Each must also fit its landmarks where the CNN drew it."""
+        if self._cnn is None:
+            return []
+        height, width = frame.shape[:2]
+        scale = LARGE_FACE_WIDTH_PX / width
+        small = cv2.resize(frame, (LARGE_FACE_WIDTH_PX, max(round(height * scale), 1)), interpolation=cv2.INTER_AREA)
+        with self._cnn_lock:
+            found = self._cnn(np.ascontiguousarray(cv2.cvtColor(small, cv2.COLOR_BGR2RGB)), 0)
+        detections = []
+        for item in found:
+            if item.confidence < CNN_SCORE:
+                continue
+            rect = item.rect
+            box = np.array([rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1], np.float32) / scale
+            detections.append(_Detection(box, float(item.confidence)))
+        return detections
+
+    def _follow(self, frame: Frame, region: BBox) -> Face | None:
+        """The face in `region` found by its landmarks alone, when no detector fires there (a face turned, lit
+        from one side or cut by the frame edge more than HOG tolerates): the predictor fits the 68 points in the
+        region, and the fit counts only if its own box stays where the region is (FOLLOW_SIZE_TOLERANCE)."""
+        region = np.asarray(region, dtype=np.float32)
+        size = max(float(region[2] - region[0]), float(region[3] - region[1]))
+        if not np.isfinite(region).all() or size < MIN_FACE_PX / 2:
+            return None
+        face = self._with_landmarks(frame, _Detection(region, FOLLOWED_SCORE))
+        shift = np.abs((face.bbox[:2] + face.bbox[2:]) - (region[:2] + region[2:])).max() / 2
+        if abs(face.width / size - 1) > FOLLOW_SIZE_TOLERANCE or shift > FOLLOW_SIZE_TOLERANCE * size:
+            return None
+        if self._upright_score(frame, face) < FOLLOW_HOG_SCORE:
+            return None
+        return face
+
+    def _upright_score(self, frame: Frame, face: Face) -> float:
+        """dlib's HOG score for the face in a crop turned upright by its landmarks, where it spans
+        REGION_FACE_PX: the best candidate that overlaps the face's place, down to any score."""
+        landmarks = face.landmarks if face.landmarks is not None else self.landmarks(frame, face.bbox)
+        scale = REGION_FACE_PX / max(face.width, face.height, 1.0)
+        side = round(REGION_FACE_PX * REGION_MARGIN)
+        cx, cy = face.center
+        matrix = cv2.getRotationMatrix2D((cx, cy), float(np.degrees(roll_of(landmarks))), scale)
+        matrix[:, 2] += np.array([side / 2 - cx, side / 2 - cy])
+        crop = cv2.warpAffine(frame, matrix, (side, side), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+        rects, scores, _ = self._detector.run(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), 0, FOLLOW_HOG_SCORE - 1)
+        low, high = (side - REGION_FACE_PX) / 2, (side + REGION_FACE_PX) / 2
+        expected = np.array([low, low, high, high], np.float32)
+        overlapping = [float(score) for rect, score in zip(rects, scores, strict=True)
+                       if iou(np.array([rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1], np.float32),
+                              expected) >= DEDUPE_IOU]
+        return max(overlapping, default=-np.inf)
 
     def _search_region(self, frame: Frame, region: BBox) -> list[_Detection]:
         """Faces in a crop `REGION_MARGIN` times `region`, scaled so a face of the region's size spans

@@ -6,9 +6,11 @@ Once per run, `prepare_source` crops the face photo, triangulates its landmarks 
 2. moves the target's brows, nose and eyes towards the source's proportions (warp.toward_source_shape) and warps
    the source onto them with one dense piecewise-affine remap, read from the pyramid level nearest the
    target's size so a large source shrunk onto a small face does not alias;
-3. recolours the warped face to the target's skin (color.match_colors);
-4. blends it in with feathered edges, keeping the target's jaw line, lips and hairline (blend.face_masks).
-Only pixels where the blend weight is above zero change.
+3. recolours the warped face to the target's skin (color.match_colors) and gives it the target's sharpness
+   (color.match_sharpness);
+4. blends it in with feathered edges, keeping the target's jaw line, lips and hairline (blend.face_masks) and
+   whatever covers its face (occlusion.occluded).
+Only pixels where the blend weight is above zero change. A face turned beyond TURN_LIMIT is left untouched.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from faceswap.engines.classic import blend, color, warp
+from faceswap.engines.classic import blend, color, occlusion, warp
 from faceswap.errors import FaceSwapError
 from faceswap.faces.types import Face, Frame
 
@@ -36,6 +38,10 @@ LANDMARK_COUNT = 68
 WORK_FACE_PX = 200
 """Faces larger than this (warp.face_size) are swapped on a downscaled copy of their region, then blended in at
 full resolution."""
+TURN_LIMIT = 0.55
+"""Faces turned further than this (warp.turn: the nose's offset from the middle of the eyes, in eye distances;
+t1's Joey and Courteney, clearly turned, measure 0.3–0.47) are left untouched: the far half of the face is too
+foreshortened for a 2D warp of a frontal photo, which would smear it. `skip_reason` says so, for the report."""
 SHAPE_TRANSFER = 0.8
 """How far the target's brows, nose and eyes move towards the source's proportions (warp.toward_source_shape):
 0 keeps the target's face shape and only changes its skin, 1 takes the source's proportions outright."""
@@ -67,10 +73,13 @@ def _landmarks_of(face: Face, role: str) -> NDArray[np.float32]:
 class ClassicSwapper:
     name = "classic"
 
-    def __init__(self, shape_transfer: float = SHAPE_TRANSFER) -> None:
+    def __init__(self, shape_transfer: float = SHAPE_TRANSFER, turn_limit: float = TURN_LIMIT) -> None:
         if not 0 <= shape_transfer <= 1:
             raise ValueError(f"shape_transfer must lie in 0..1, not {shape_transfer}")
+        if turn_limit <= 0:
+            raise ValueError(f"turn_limit must be above 0, not {turn_limit}")
         self.shape_transfer = shape_transfer
+        self.turn_limit = turn_limit
 
     def prepare_source(self, image: Frame, face: Face) -> ClassicSource:
         landmarks = _landmarks_of(face, "source")
@@ -97,10 +106,17 @@ class ClassicSwapper:
         return ClassicSource(levels=tuple(levels), points=local.astype(np.float32),
                              triangles=warp.triangulate(local), size=size * scale, forehead_lift=hair.forehead_lift)
 
+    def skip_reason(self, target: Face) -> str | None:
+        """Why `swap` would leave this face untouched ('turned'), or None when it swaps it."""
+        landmarks = target.landmarks
+        if landmarks is None or landmarks.shape != (LANDMARK_COUNT, 2) or not np.isfinite(landmarks).all():
+            return None
+        return "turned" if abs(warp.turn(np.asarray(landmarks, dtype=np.float32))) > self.turn_limit else None
+
     def swap(self, frame: Frame, target: Face, source: ClassicSource) -> Frame:
         # 1. Target geometry and the region of interest around it.
         landmarks = _landmarks_of(target, "target")
-        if not np.isfinite(landmarks).all():
+        if not np.isfinite(landmarks).all() or self.skip_reason(target) is not None:
             return frame
         size = warp.face_size(landmarks)
         height, width = frame.shape[:2]
@@ -132,11 +148,17 @@ class ClassicSwapper:
         # 3. Masks, and the warped face recoloured to the target's skin.
         masks = blend.face_masks(local, shaped, work.shape[:2], source.forehead_lift)
         matched = color.match_colors(warped, work, masks.skin, masks.surround, warp.eye_distance(local))
-        weight = masks.weight * (1 - hair.astype(np.float32) / 255)
+        # Whatever covers the target's face is left as it is (its mask is 1 a little beyond the occluder, so
+        # it stays 1 over the occluder itself when scaled up).
+        weight = masks.weight * (1 - hair.astype(np.float32) / 255) * (1 - occlusion.occluded(
+            work, local, source.forehead_lift))
+        skin = masks.skin
         if work is not roi:
             full_size = (roi.shape[1], roi.shape[0])
             matched = cv2.resize(matched, full_size, interpolation=cv2.INTER_LINEAR)
             weight = cv2.resize(weight, full_size, interpolation=cv2.INTER_LINEAR)
+            skin = cv2.resize(skin, full_size, interpolation=cv2.INTER_LINEAR)
+        matched = color.match_sharpness(matched, roi, skin)
 
         # 4. Feathered blend without the source's hair, in place.
         blend.blend_into(roi, matched, weight)
