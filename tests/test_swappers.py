@@ -225,3 +225,14 @@ def test_inswapper_fp16_is_its_own_entry_with_float32_io_and_its_own_emap(base: 
     colour = 1 / (1 + np.exp(-(source.latent @ palette * 3.0)))[0]
     out = swapper.swap_crop(crop, source).reshape(-1, 3).astype(float).mean(axis=0)
     np.testing.assert_allclose(out, (colour * 255)[::-1], atol=2)  # fp16 inside
+
+
+def test_a_session_refuses_a_weight_its_swapper_cannot_honour(base: TwinSet, tmp_path: Path) -> None:
+    from faceswap.swap.session import CropFaceStep, SwapParams
+
+    engine = engine_for(base, tmp_path, "blendswap_256", echo=True)
+    assert isinstance(engine.swapper, ImageSourceSwapper)
+    CropFaceStep(engine.swapper, SwapParams())  # the default 0.5 is no request at all
+    with pytest.raises(FaceSwapError) as caught:
+        CropFaceStep(engine.swapper, SwapParams(swapper_weight=0.7))
+    assert caught.value.code == "invalid_request" and caught.value.field == "swapper_weight"

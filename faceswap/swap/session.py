@@ -108,12 +108,12 @@ class CropFaceStep:
         for kind, model in (("occlusion", self.maskers.occluder), ("region", self.maskers.parser)):
             if kind in params.mask and model is None:
                 raise FaceSwapError("internal_error", f"the {kind} mask was asked for but its model was not loaded")
+        if params.swapper_weight != 0.5 and not getattr(swapper, "weighted", False):
+            raise FaceSwapError("invalid_request", f"{swapper.name} cannot honour swapper_weight (it takes no "
+                                "identity vector); leave it at 0.5", field="swapper_weight")
 
     def __call__(self, frame: Frame, face: Face, source: Any) -> Frame:
         if self.params.swapper_weight != 0.5:
-            if not getattr(self.swapper, "weighted", False):
-                raise FaceSwapError("invalid_request", f"{self.swapper.name} cannot honour swapper_weight",
-                                    field="swapper_weight")
             source = self.swapper.balance(source, frame, face, self.params.swapper_weight)  # type: ignore[attr-defined]
         crop, matrix = stages.align(frame, face.kps, self.template, self.size)
         layers: list[Mask] = [] if self.box is None else [self.box]
