@@ -98,7 +98,10 @@ class SwapOptions(BaseModel):
     codeformer_weight: float = Field(0.95, ge=0, le=1, description="CodeFormer fidelity: 0 quality, 1 fidelity.")
     restore_visibility: float = Field(1.0, ge=0.1, le=1, description="How much of the restored face shows.")
     output_format: OutputFormat = Field("same", description="'same' keeps GIF as GIF and makes MP4 otherwise.")
-    swapper: SwapperChoice = Field(DEFAULT_SWAPPER, description="The neural engine's swap model.")
+    swapper: SwapperChoice = Field(
+        DEFAULT_SWAPPER, description="The neural engine's swap model; all but inswapper_128 are optional downloads "
+                                     "(`python -m faceswap models download NAME`); ghost_1/2/3_256 is the one "
+                                     "Apache-2.0 swapper.")
     pixel_boost: PixelBoost = Field(
         "native", description="Swap at this crop size (a whole multiple of the swapper's size) by running the model "
                               "on each sub-pixel phase: 512 with inswapper_128 is 16 model calls per face.")

@@ -88,7 +88,7 @@ def load_neural_engine(paths: Mapping[str, Path], sessions: SessionFactory, *, s
     if missing:
         raise FaceSwapError("model_not_available", f"the neural engine needs {', '.join(missing)} as well")
 
-    sessions.preload(paths[name] for name in NEURAL_MODELS)
+    sessions.preload(paths[name] for name in neural_models(swapper))
     session = sessions.session(paths[DETECTOR])
     detector = ScrfdDetector(session, require_kind(session, paths[DETECTOR], "detector", "face detector"))
 
