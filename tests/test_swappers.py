@@ -39,7 +39,8 @@ def photo() -> np.ndarray:
 
 def engine_for(base: TwinSet, directory: Path, name: str, *, echo: bool) -> Engine:
     paths = {**base.paths, **build_swapper(directory, name, echo=echo)}
-    return load_neural_engine(paths, SessionFactory(("cpu",)), swapper=name)
+    needed = {model: paths[model] for model in neural_models(name)}  # only what the runtime would hand over
+    return load_neural_engine(needed, SessionFactory(("cpu",)), swapper=name)
 
 
 def crop_of(engine: Engine, photo: np.ndarray) -> tuple[np.ndarray, Any]:
