@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"masks combined by minimum, comma-separated from {{{','.join(MASK_TYPES)}}} (neural "
                            "engine): occlusion keeps hands and objects in front of the face, region and area keep "
                            "what --mask-regions / --mask-areas leave out")
+    swap.add_argument("--swapper-weight", type=float, default=0.5, metavar="W",
+                      help="identity strength 0-1 (0.5 as the swapper makes it; embedding swappers only)")
     swap.add_argument("--mask-blur", type=float, default=0.3, metavar="B", help="box mask edge blur (0-1)")
     swap.add_argument("--mask-padding", default="0,0,0,0", metavar="T,R,B,L",
                       help="box mask padding in %% of the crop (one value for all sides, or top,right,bottom,left)")
@@ -172,9 +174,9 @@ def _swap(args: argparse.Namespace) -> int:
         source_gender=args.source_gender, frame_cap=args.frame_cap, start=args.start, end=args.end,
         engine=args.engine, restore=args.restore, codeformer_weight=args.codeformer_weight,
         restore_visibility=args.restore_visibility, output_format=args.output_format, swapper=args.swapper,
-        pixel_boost=args.pixel_boost, mask=args.mask, mask_blur=args.mask_blur, mask_padding=args.mask_padding,
-        mask_regions=args.mask_regions, mask_areas=args.mask_areas, mask_occluder=args.mask_occluder,
-        mask_parser=args.mask_parser)
+        pixel_boost=args.pixel_boost, swapper_weight=args.swapper_weight, mask=args.mask, mask_blur=args.mask_blur,
+        mask_padding=args.mask_padding, mask_regions=args.mask_regions, mask_areas=args.mask_areas,
+        mask_occluder=args.mask_occluder, mask_parser=args.mask_parser)
     bars: list[tqdm] = []  # made on the first frame, so early failures print no empty bar
 
     def on_progress(step: Progress) -> None:

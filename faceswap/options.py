@@ -98,10 +98,16 @@ class SwapOptions(BaseModel):
     codeformer_weight: float = Field(0.95, ge=0, le=1, description="CodeFormer fidelity: 0 quality, 1 fidelity.")
     restore_visibility: float = Field(1.0, ge=0.1, le=1, description="How much of the restored face shows.")
     output_format: OutputFormat = Field("same", description="'same' keeps GIF as GIF and makes MP4 otherwise.")
-    swapper: SwapperChoice = Field(DEFAULT_SWAPPER, description="The neural engine's swap model.")
+    swapper: SwapperChoice = Field(
+        DEFAULT_SWAPPER, description="The neural engine's swap model; all but inswapper_128 are optional downloads "
+                                     "(`python -m faceswap models download NAME`); ghost_1/2/3_256 is the one "
+                                     "Apache-2.0 swapper.")
     pixel_boost: PixelBoost = Field(
         "native", description="Swap at this crop size (a whole multiple of the swapper's size) by running the model "
                               "on each sub-pixel phase: 512 with inswapper_128 is 16 model calls per face.")
+    swapper_weight: float = Field(
+        0.5, ge=0, le=1, description="Identity strength: 0.5 as the swapper makes it, towards 1 more of the face "
+                                     "photo's identity, towards 0 more of the target's (embedding swappers only).")
     mask: list[MaskType] = Field(
         default_factory=lambda: ["box"], min_length=1,
         description="Masks combined by their minimum: 'box' (feathered crop), 'occlusion' (keeps hands, hair and "
@@ -191,6 +197,10 @@ class SwapOptions(BaseModel):
             if unsupported:
                 raise ValueError(f"the classic engine cannot honour {unsupported}: it has no swap model (use engine "
                                  "'neural' or 'auto' with the models installed)")
+        if self.swapper_weight != 0.5 and self.engine != "classic" and \
+                REGISTRY[self.swapper].swapper_type in ("blendswap", "uniface"):
+            raise ValueError(f"swapper_weight {self.swapper_weight} cannot be honoured by {self.swapper}: it takes "
+                             "a crop of the face photo, not an identity vector (leave it at 0.5)")
         boost = self.pixel_boost_size
         size = REGISTRY[self.swapper].input_size
         if boost is not None and (boost < size or boost % size):
@@ -202,7 +212,8 @@ class SwapOptions(BaseModel):
     def classic_unsupported(self) -> str:
         """The options set here that only a neural swapper can honour ('' when none), named with their values."""
         wrong = [f"{name}={getattr(self, name)!r}" for name, default in (("swapper", DEFAULT_SWAPPER),
-                                                                        ("pixel_boost", "native"), ("mask", ["box"]))
+                                                                        ("pixel_boost", "native"), ("mask", ["box"]),
+                                                                        ("swapper_weight", 0.5))
                  if getattr(self, name) != default]
         return ", ".join(wrong)
 

@@ -54,8 +54,17 @@ def test_registry_pins_the_published_files() -> None:
     assert {name for name, spec in REGISTRY.items() if not spec.optional} == {
         "det_10g", "w600k_r50", "genderage", "inswapper_128", "gfpgan_1.4", "codeformer"}
     assert {name for name, spec in REGISTRY.items() if spec.optional} == {
-        "hyperswap_1a_256", "hyperswap_1b_256", "hyperswap_1c_256",  # swappers the user opts into
+        "inswapper_128_fp16", "hyperswap_1a_256", "hyperswap_1b_256", "hyperswap_1c_256",  # swappers to opt into
+        "ghost_1_256", "ghost_2_256", "ghost_3_256", "simswap_256", "simswap_unofficial_512",
+        "hififace_unofficial_256", "blendswap_256", "uniface_256",
+        "crossface_simswap", "crossface_ghost", "crossface_hififace",  # their embedding converters
         "xseg_1", "xseg_2", "xseg_3", "bisenet_resnet_18", "bisenet_resnet_34"}  # and mask models
+    assert REGISTRY["blendswap_256"].crc32 == "6a424cf7" and REGISTRY["crossface_ghost"].crc32 == "6cabb296"
+    assert REGISTRY["ghost_2_256"].url.endswith("facefusion/models-3.0.0/resolve/main/ghost_2_256.onnx")
+    assert REGISTRY["crossface_hififace"].url.endswith("facefusion/models-3.4.0/resolve/main/crossface_hififace.onnx")
+    commercial = [spec.name for spec in REGISTRY.values() if "commercial use allowed" in spec.licence]
+    assert commercial == ["ghost_1_256", "ghost_2_256", "ghost_3_256"]  # the one Apache-2.0 swapper
+    assert REGISTRY["simswap_unofficial_512"].checksum_note == "unchecked (nothing published)"
     assert REGISTRY["xseg_1"].crc32 == "f207afe3" and REGISTRY["bisenet_resnet_18"].crc32 == "6cafc877"
     assert "GPL-3.0" in REGISTRY["xseg_3"].licence and "MIT" in REGISTRY["bisenet_resnet_34"].licence
     inswapper = REGISTRY["inswapper_128"]
@@ -315,6 +324,8 @@ def test_cli_list_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert run_models(args("list"), store=store) == 0
     listing = json.loads(capsys.readouterr().out)
     assert [m["name"] for m in listing["models"]] == list(REGISTRY)
+    ghost = next(m for m in listing["models"] if m["name"] == "ghost_1_256")
+    assert "Apache-2.0" in json.dumps(ghost) and "commercial use allowed" in json.dumps(ghost)
     assert not any(m["present"] for m in listing["models"])
     assert "CPUExecutionProvider" in listing["onnxruntime"]["available"]
     assert run_models(args("download", "nope"), store=store) == 2

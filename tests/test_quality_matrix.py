@@ -1,6 +1,9 @@
 """One clip through every swapper × (box only, occlusion+region) × (native, pixel boost 512) via the CLI
 (`faceswap.cli.main`, in process, with a Runtime over twins): frames, fps and audio kept, the target swapped, and
-with occlusion+region the green hand and the target's mouth kept."""
+with occlusion+region the green hand and the target's mouth kept.
+
+Siblings that share a family, an adapter and a twin with a swapper run in full (inswapper_128_fp16,
+hyperswap_1b/1c, ghost_2/3) take the two diagonal cases only, to keep the matrix near a minute."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import media_factory as mf
 import numpy as np
 import pytest
 from quality_twins import with_mask_models
+from swapper_twins import build_swapper
 from test_masks import KEEP_MOUTH, differs, encode_clip, hand_box, mouth_window
 from twins import TwinSet, build_hyperswap, build_twin_set, twin_runtime, twin_specs
 
@@ -19,7 +23,11 @@ from faceswap import cli
 from faceswap.models.registry import REGISTRY
 from faceswap.options import SWAPPERS
 
-pytestmark = pytest.mark.slow  # sixteen CLI runs of a 3-frame clip: about 30 s
+pytestmark = pytest.mark.slow  # forty-two CLI runs of a 3-frame clip: about 55 s
+
+SIBLINGS = ("inswapper_128_fp16", "hyperswap_1b_256", "hyperswap_1c_256", "ghost_2_256", "ghost_3_256")
+CASES = [(swapper, masked, boost) for swapper in SWAPPERS for masked in (False, True) for boost in ("native", "512")
+         if swapper not in SIBLINGS or masked == (boost == "512")]
 
 W, H, PATCH, FRAMES, FPS = 640, 360, 180, 3, 12
 LAYOUT = mf.row_layout(3, PATCH, W, H)
@@ -43,15 +51,16 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Setup:
         if name.startswith("hyperswap"):
             paths[name] = twins.directory / REGISTRY[name].filename
             build_hyperswap(paths[name], echo=False)
+        elif name != "inswapper_128":
+            paths.update(build_swapper(twins.directory, name, echo=False))
     twins = TwinSet(twins.directory, paths, twins.swapper, twin_specs(paths))
     originals = mf.read_frames(handed)
     mouths = [mouth_window(frame, twins, root) for frame in originals]
     return twins, handed, face, originals, mouths
 
 
-@pytest.mark.parametrize("boost", ["native", "512"])
-@pytest.mark.parametrize("masked", [False, True], ids=["box", "occlusion+region"])
-@pytest.mark.parametrize("swapper", SWAPPERS)
+@pytest.mark.parametrize(("swapper", "masked", "boost"), CASES,
+                         ids=[f"{s}-{'occlusion+region' if m else 'box'}-{b}" for s, m, b in CASES])
 def test_every_swapper_mask_and_boost_through_the_cli(
         setup: Setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str], swapper: str, masked: bool, boost: str) -> None:

@@ -174,7 +174,8 @@ def test_the_classic_engine_refuses_what_only_a_swap_model_can_do(fields: dict[s
 
 def test_registry_gives_every_model_a_role_and_an_adapter() -> None:
     needs = {"swapper": ("prepare_source", "swap_crop"), "restorer": ("restore",), "detector": ("detect",),
-             "recognizer": ("embed",), "genderage": ("classify",), "occluder": ("mask",), "parser": ("labels",)}
+             "recognizer": ("embed",), "genderage": ("classify",),
+             "converter": ("convert",), "occluder": ("mask",), "parser": ("labels",)}
     for spec in REGISTRY.values():
         adapter = adapter_class(spec)
         assert all(hasattr(adapter, method) for method in needs[spec.role]), (spec.name, adapter)
@@ -227,17 +228,20 @@ def test_a_file_of_another_family_or_of_no_known_family_is_refused(echo_twins: T
     build_hyperswap(tmp_path / "hyper.onnx")
     with pytest.raises(FaceSwapError) as caught:  # a hyperswap file where inswapper_128 is expected
         hyperswap_engine(echo_twins, tmp_path / "hyper.onnx", "inswapper_128")
-    assert caught.value.code == "model_not_available" and "is a hyperswap model" in caught.value.message
+    assert caught.value.code == "model_not_available" and "has the hyperswap swapper signature" in caught.value.message
     with pytest.raises(FaceSwapError) as caught:  # and the other way round
         hyperswap_engine(echo_twins, echo_twins.paths["inswapper_128"])
-    assert caught.value.code == "model_not_available" and "is a inswapper model" in caught.value.message
-    # simswap, ghost and hififace share one signature ([1,3,256,256] + [1,512] → one image): never guessed.
-    g = GraphBuilder("sim")
-    g.op("Add", [g.op("Mul", ["target", g.const(1.0)]),
-                 g.op("Reshape", [g.op("ReduceMean", ["source"], axes=[1], keepdims=1),
-                                  g.const(np.array([1, 1, 1, 1]), dtype=np.int64)])], output="output")
-    g.save(tmp_path / "simswap.onnx", [tensor("target", [1, 3, 256, 256]), tensor("source", [1, 512])],
-           [tensor("output", [1, 3, 256, 256])])
-    with pytest.raises(FaceSwapError) as caught:
-        hyperswap_engine(echo_twins, tmp_path / "simswap.onnx")
-    assert caught.value.code == "model_not_available" and "match no model faceswap knows" in caught.value.message
+    assert caught.value.code == "model_not_available" and "has the inswapper swapper signature" in caught.value.message
+    # simswap, ghost and hififace share one signature ([1,3,256,256] + [1,512] → one image): the entry the user
+    # chose names the family, so such a file given as hyperswap is refused, and one that fits no family too.
+    for names, message in ((("target", "source"), "has the embedding swapper signature"),
+                           (("image", "identity"), "match no model faceswap knows")):
+        g = GraphBuilder("sim")
+        g.op("Add", [g.op("Mul", [names[0], g.const(1.0)]),
+                     g.op("Reshape", [g.op("ReduceMean", [names[1]], axes=[1], keepdims=1),
+                                      g.const(np.array([1, 1, 1, 1]), dtype=np.int64)])], output="output")
+        g.save(tmp_path / "simswap.onnx", [tensor(names[0], [1, 3, 256, 256]), tensor(names[1], [1, 512])],
+               [tensor("output", [1, 3, 256, 256])])
+        with pytest.raises(FaceSwapError) as caught:
+            hyperswap_engine(echo_twins, tmp_path / "simswap.onnx")
+        assert caught.value.code == "model_not_available" and message in caught.value.message

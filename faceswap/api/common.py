@@ -252,6 +252,9 @@ class QualityExtensions(BaseModel):
     pixel_boost: str | int | None = Field(
         None, description="Extension: 'native' or a crop size (256…1024, a multiple of the swapper's); 512 with "
                           "inswapper_128 runs the model 16 times per face.")
+    swapper_weight: float | None = Field(
+        None, description="Extension: identity strength 0–1 (default 0.5, as the swapper makes it); embedding "
+                          "swappers only, refused for blendswap_256, uniface_256 and the classic engine.")
     mask: str | list[str] | None = Field(
         None, description="Extension: masks combined by minimum, from box, occlusion, region, area ('box,occlusion').")
     mask_blur: float | None = Field(None, description="Extension: box mask edge blur, 0–1 (default 0.3).")

@@ -26,13 +26,23 @@ from faceswap.errors import FaceSwapError
 
 ModelRole = Literal["detector", "recognizer", "genderage", "converter", "swapper", "occluder", "parser", "restorer"]
 """What a model file does in a swap; each role has its own exact signature (models.signature)."""
-Template = Literal["letterbox", "arcface_112", "arcface_128", "bbox_96", "ffhq_512", "swap_crop"]
-"""`swap_crop`: the model runs on the swapper's aligned crop, whatever its template (occluders, parsers)."""
+Template = Literal["letterbox", "arcface_112", "arcface_112_v1", "arcface_128", "bbox_96", "ffhq_512", "mtcnn_512",
+                   "swap_crop", "vector"]
+"""`swap_crop`: the model runs on the swapper's aligned crop, whatever its template (occluders, parsers); `vector`:
+no image at all (embedding converters). `arcface_112` is insightface's (FaceFusion's arcface_112_v2)."""
+SwapperType = Literal["", "inswapper", "hyperswap", "simswap", "ghost", "hififace", "blendswap", "uniface"]
 
 INSIGHTFACE_LICENCE = "InsightFace pretrained models: non-commercial research use only"
 XSEG_LICENCE = "XSeg occluder (DeepFaceLab, FaceFusion's export): GPL-3.0"
 BISENET_LICENCE = "BiSeNet face parser (yakhyo/face-parsing, FaceFusion's export): MIT"
 HYPERSWAP_LICENCE = "FaceFusion HyperSwap: ResearchRAIL-MS (research use; see facefusion-labs)"
+GHOST_LICENCE = ("GHOST (ai-forever/sber-swap): Apache-2.0 - commercial use allowed, the one such swapper here "
+                 "(its identity still comes from w600k_r50, InsightFace non-commercial, through crossface_ghost)")
+SIMSWAP_LICENCE = "SimSwap (neuralchen): non-commercial use only"
+HIFIFACE_LICENCE = "HiFiFace unofficial (GuijiAI): licence unknown - do not assume commercial use"
+BLENDSWAP_LICENCE = "BlendFace (mapooon): non-commercial use only"
+UNIFACE_LICENCE = "UniFace (xc-csc101): licence unknown - do not assume commercial use"
+CROSSFACE_LICENCE = "FaceFusion CrossFace embedding converter: OpenRAIL-MS (facefusion-labs badge)"
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,10 @@ class ModelSpec:
     """The class that wraps the loaded session, as `module:Class` (imported when the model is loaded)."""
     optional: bool = False
     """Downloaded only when named (or by the `all` group): an alternative the user opts into, such as a swapper."""
+    swapper_type: SwapperType = ""
+    """For swappers: FaceFusion's model type, which picks normalisation and identity path (MODELS.md §17.1)."""
+    converter: str | None = None
+    """For swappers: the registry name of the embedding converter the identity goes through (§17.2)."""
 
     @property
     def url(self) -> str:
@@ -80,6 +94,56 @@ class ModelSpec:
         if self.size:
             return "size only (no published checksum)"
         return "unchecked (nothing published)"
+
+
+FACEFUSION_SWAPPERS: tuple[tuple[str, str, SwapperType, int, Template, str, str | None, str], ...] = (
+    # name, FaceFusion base, type, size, template, licence, crc32 (FaceFusion's .hash, where §17 has it), vendor
+    ("hyperswap_1a_256", "3.3.0", "hyperswap", 256, "arcface_128", HYPERSWAP_LICENCE, None, "FaceFusion HyperSwap 1a"),
+    ("hyperswap_1b_256", "3.3.0", "hyperswap", 256, "arcface_128", HYPERSWAP_LICENCE, None, "FaceFusion HyperSwap 1b"),
+    ("hyperswap_1c_256", "3.3.0", "hyperswap", 256, "arcface_128", HYPERSWAP_LICENCE, None, "FaceFusion HyperSwap 1c"),
+    ("ghost_1_256", "3.0.0", "ghost", 256, "arcface_112_v1", GHOST_LICENCE, None, "GHOST 1-block U-Net"),
+    ("ghost_2_256", "3.0.0", "ghost", 256, "arcface_112_v1", GHOST_LICENCE, None, "GHOST 2-block U-Net"),
+    ("ghost_3_256", "3.0.0", "ghost", 256, "arcface_112_v1", GHOST_LICENCE, None, "GHOST 3-block U-Net"),
+    ("simswap_256", "3.0.0", "simswap", 256, "arcface_112_v1", SIMSWAP_LICENCE, None, "SimSwap"),
+    ("simswap_unofficial_512", "3.0.0", "simswap", 512, "arcface_112_v1", SIMSWAP_LICENCE, None,
+     "SimSwap unofficial 512"),
+    ("hififace_unofficial_256", "3.1.0", "hififace", 256, "mtcnn_512", HIFIFACE_LICENCE, None, "HiFiFace unofficial"),
+    ("blendswap_256", "3.0.0", "blendswap", 256, "ffhq_512", BLENDSWAP_LICENCE, "6a424cf7", "BlendSwap"),
+    ("uniface_256", "3.0.0", "uniface", 256, "ffhq_512", UNIFACE_LICENCE, None, "UniFace"),
+)
+"""FaceFusion's optional swappers (MODELS.md §17.1), one row each; `_facefusion_swapper` makes the specs."""
+
+CROSSFACE_CONVERTERS: tuple[tuple[str, str | None], ...] = (
+    ("crossface_simswap", None), ("crossface_ghost", "6cabb296"), ("crossface_hififace", None))
+"""CrossFace embedding converters (models-3.4.0; §17.2): name, crc32 where §17 publishes it."""
+
+_ADAPTERS = {"hyperswap": "faceswap.engines.neural.hyperswap:HyperSwapper",
+             "blendswap": "faceswap.engines.neural.swappers:ImageSourceSwapper",
+             "uniface": "faceswap.engines.neural.swappers:ImageSourceSwapper"}
+_CONVERTED: tuple[str, ...] = ("ghost", "simswap", "hififace")
+
+
+def _facefusion_swapper(name: str, base: str, kind: SwapperType, size: int, template: Template, licence: str,
+                        crc32: str | None, vendor: str) -> ModelSpec:
+    checked = "CRC32 only" if crc32 else "unchecked: nothing published"
+    signed = kind in ("hyperswap", "ghost", "hififace", "uniface")  # fed [-1, 1]; the others [0, 1]
+    return ModelSpec(
+        name=name, filename=f"{name}.onnx", role="swapper", repo_id=f"facefusion/models-{base}",
+        repo_path=f"{name}.onnx", repo_type="model", size=None, sha256=None, crc32=crc32, licence=licence,
+        input_size=size, template=template, mean=127.5 if signed else 0.0,
+        std=127.5 if signed else 255.0,
+        description=f"{vendor} face swapper at {size} px ({checked})",
+        adapter=_ADAPTERS.get(kind, "faceswap.engines.neural.swappers:EmbeddingSwapper"), optional=True,
+        swapper_type=kind, converter=f"crossface_{kind}" if kind in _CONVERTED else None)
+
+
+def _crossface(name: str, crc32: str | None) -> ModelSpec:
+    return ModelSpec(
+        name=name, filename=f"{name}.onnx", role="converter", repo_id="facefusion/models-3.4.0",
+        repo_path=f"{name}.onnx", repo_type="model", size=None, sha256=None, crc32=crc32, licence=CROSSFACE_LICENCE,
+        input_size=512, template="vector", mean=0.0, std=1.0,
+        description=f"CrossFace: ArcFace w600k_r50 identity → {name.split('_')[1]} identity (512 → 512)",
+        adapter="faceswap.engines.neural.swappers:EmbeddingConverter", optional=True)
 
 
 SPECS: tuple[ModelSpec, ...] = (
@@ -110,25 +174,16 @@ SPECS: tuple[ModelSpec, ...] = (
         size=554_253_681, sha256="e4a3f08c753cb72d04e10aa0f7dbe3deebbf39567d4ead6dce08e98aa49e16af",
         licence=INSIGHTFACE_LICENCE, input_size=128, template="arcface_128", mean=0.0, std=255.0,
         description="InsightFace inswapper_128 face swapper (original release file)",
-        adapter="faceswap.engines.neural.inswapper:Inswapper"),
+        adapter="faceswap.engines.neural.inswapper:Inswapper", swapper_type="inswapper"),
     ModelSpec(
-        name="hyperswap_1a_256", filename="hyperswap_1a_256.onnx", role="swapper",
-        repo_id="facefusion/models-3.3.0", repo_path="hyperswap_1a_256.onnx", repo_type="model",
-        size=None, sha256=None, licence=HYPERSWAP_LICENCE, input_size=256, template="arcface_128", mean=127.5,
-        std=127.5, description="FaceFusion HyperSwap 1a face swapper at 256 px (unchecked: nothing published)",
-        adapter="faceswap.engines.neural.hyperswap:HyperSwapper", optional=True),
-    ModelSpec(
-        name="hyperswap_1b_256", filename="hyperswap_1b_256.onnx", role="swapper",
-        repo_id="facefusion/models-3.3.0", repo_path="hyperswap_1b_256.onnx", repo_type="model",
-        size=None, sha256=None, licence=HYPERSWAP_LICENCE, input_size=256, template="arcface_128", mean=127.5,
-        std=127.5, description="FaceFusion HyperSwap 1b face swapper at 256 px (unchecked: nothing published)",
-        adapter="faceswap.engines.neural.hyperswap:HyperSwapper", optional=True),
-    ModelSpec(
-        name="hyperswap_1c_256", filename="hyperswap_1c_256.onnx", role="swapper",
-        repo_id="facefusion/models-3.3.0", repo_path="hyperswap_1c_256.onnx", repo_type="model",
-        size=None, sha256=None, licence=HYPERSWAP_LICENCE, input_size=256, template="arcface_128", mean=127.5,
-        std=127.5, description="FaceFusion HyperSwap 1c face swapper at 256 px (unchecked: nothing published)",
-        adapter="faceswap.engines.neural.hyperswap:HyperSwapper", optional=True),
+        name="inswapper_128_fp16", filename="inswapper_128_fp16.onnx", role="swapper",
+        repo_id="facefusion/models-3.0.0", repo_path="inswapper_128_fp16.onnx", repo_type="model",
+        size=None, sha256=None, licence=INSIGHTFACE_LICENCE, input_size=128, template="arcface_128", mean=0.0,
+        std=255.0, description="InsightFace inswapper_128, FaceFusion's half-precision export (float32 I/O; its "
+        "own emap; unchecked: nothing published)",
+        adapter="faceswap.engines.neural.inswapper:Inswapper", swapper_type="inswapper", optional=True),
+    *(_facefusion_swapper(*row) for row in FACEFUSION_SWAPPERS),
+    *(_crossface(*row) for row in CROSSFACE_CONVERTERS),
     ModelSpec(
         name="xseg_1", filename="xseg_1.onnx", role="occluder",
         repo_id="facefusion/models-3.1.0", repo_path="xseg_1.onnx", repo_type="model",

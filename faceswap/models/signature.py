@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 from faceswap.errors import FaceSwapError
 
-SwapperFamily = Literal["inswapper", "hyperswap"]
+SwapperFamily = Literal["inswapper", "hyperswap", "embedding", "image"]
 SignatureKind = Literal["detector", "recognizer", "genderage", "swapper", "restorer", "weighted_restorer", "occluder",
-                        "parser"]
+                        "parser", "converter"]
 
 KIND_LABELS: dict[str, str] = {
     "detector": "an SCRFD face detector with key points (det_10g)",
@@ -28,6 +28,7 @@ KIND_LABELS: dict[str, str] = {
     "weighted_restorer": "a face restorer with a fidelity weight (CodeFormer)",
     "occluder": "an XSeg occluder (NHWC [1,256,256,3] in, a [1,256,256,1] mask out)",
     "parser": "a BiSeNet face parser ([1,3,512,512] in, [1,19,512,512] class logits out)",
+    "converter": "an embedding converter (`input` [1,512] in, `output` [1,512] out, crossface_*)",
 }
 
 WEIGHT_INPUT_NAMES = ("weight", "w")
@@ -90,6 +91,7 @@ class Signature:
         for kind, test in (("detector", self._is_detector), ("swapper", self._is_swapper),
                            ("occluder", self._is_occluder), ("parser", self._is_parser),
                            ("genderage", self._is_genderage), ("recognizer", self._is_recognizer),
+                           ("converter", self._is_converter),
                            ("weighted_restorer", self._is_weighted_restorer), ("restorer", self._is_restorer)):
             if test():
                 return kind  # type: ignore[return-value]
@@ -127,11 +129,15 @@ class Signature:
 
         inswapper: a 128 image and a [1,512] latent in, one 128 image out. hyperswap: a 256 image and a [1,512]
         identity named `target` and `source`, two outputs, the image and its 1-channel `mask`. Other 256/512
-        embedding swappers (simswap, ghost, hififace) share one signature and cannot be told apart by it, so they
-        are not routed: a guess would feed the wrong normalisation.
+        embedding swappers (simswap, ghost, hififace) share one signature (`embedding`) and blendswap/uniface
+        another (`image`: a source face crop in place of the identity); the signature cannot tell those families
+        apart, so the registry entry the user chose names the family and the file is only checked against it.
         """
         if len(self.inputs) != 2:
             return None
+        image_family = self._image_source_family()
+        if image_family is not None:
+            return image_family
         latents = [t for t in self.inputs if t.rank == 2 and t.shape[1] == 512 and t.dtype.startswith("float")]
         images = [t for t in self.inputs if t.rank == 4 and t.is_image()]
         if len(latents) != 1 or len(images) != 1:
@@ -140,11 +146,36 @@ class Signature:
         if len(self.outputs) == 1 and size == 128 and self.outputs[0].is_image(128):
             return "inswapper"
         names = {t.name for t in self.inputs}
-        if (len(self.outputs) == 2 and size == 256 and names == {"source", "target"}
-                and self.outputs[0].is_image(256) and self.outputs[1].name == "mask" and self.outputs[1].rank == 4
+        if names != {"source", "target"} or images[0].name != "target" or not self.outputs[0].is_image(size):
+            return None
+        if (len(self.outputs) == 2 and size == 256 and self.outputs[1].name == "mask" and self.outputs[1].rank == 4
                 and self.outputs[1].shape[1] in (1, None)):
             return "hyperswap"
+        if len(self.outputs) == 1 and size in (256, 512):
+            return "embedding"
         return None
+
+    def _image_source_family(self) -> SwapperFamily | None:
+        """blendswap/uniface: `source` and `target` both images (the source face crop, 112 or 256), one 256 out."""
+        if len(self.inputs) != 2 or len(self.outputs) != 1 or {t.name for t in self.inputs} != {"source", "target"}:
+            return None
+        source = next(t for t in self.inputs if t.name == "source")
+        target = next(t for t in self.inputs if t.name == "target")
+        if (source.rank == 4 and source.is_image() and source.shape[2] in (112, 256) and target.rank == 4
+                and target.is_image(256) and self.outputs[0].is_image(256)):
+            return "image"
+        return None
+
+    def source_input(self) -> TensorInfo:
+        return next(t for t in self.inputs if t.name == "source")
+
+    def _is_converter(self) -> bool:
+        """crossface_*: one [1,512] float vector in, one [1,512] out (MODELS.md §17.2)."""
+        if len(self.inputs) != 1 or len(self.outputs) != 1:
+            return False
+        vector, out = self.inputs[0], self.outputs[0]
+        return (vector.rank == 2 and vector.shape[1] == 512 and vector.dtype.startswith("float") and out.rank == 2
+                and out.shape[1] == 512)
 
     def _is_occluder(self) -> bool:
         """XSeg: one NHWC float image [1,S,S,3] in, first output [1,S,S,1] (MODELS.md §17.4)."""

@@ -51,13 +51,15 @@ class SwapParams:
     mask_areas: tuple[str, ...] = tuple(masks.AREA_POINTS)
     restore_visibility: float = 1.0
     codeformer_weight: float = 0.95
+    swapper_weight: float = 0.5
+    """Identity strength (MODELS.md §17.0 balance); 0.5 leaves the source identity as it is."""
 
     @classmethod
     def from_options(cls, options: SwapOptions) -> SwapParams:
         return cls(pixel_boost=options.pixel_boost_size, mask=tuple(options.mask), mask_blur=options.mask_blur,
                    mask_padding=options.mask_padding, mask_regions=tuple(options.mask_regions),
                    mask_areas=tuple(options.mask_areas), restore_visibility=options.restore_visibility,
-                   codeformer_weight=options.codeformer_weight)
+                   codeformer_weight=options.codeformer_weight, swapper_weight=options.swapper_weight)
 
     def boost_factor(self, model_size: int) -> int:
         """t in 'the model runs t² times per face': the boosted size over the model's size."""
@@ -106,8 +108,13 @@ class CropFaceStep:
         for kind, model in (("occlusion", self.maskers.occluder), ("region", self.maskers.parser)):
             if kind in params.mask and model is None:
                 raise FaceSwapError("internal_error", f"the {kind} mask was asked for but its model was not loaded")
+        if params.swapper_weight != 0.5 and not getattr(swapper, "weighted", False):
+            raise FaceSwapError("invalid_request", f"{swapper.name} cannot honour swapper_weight (it takes no "
+                                "identity vector); leave it at 0.5", field="swapper_weight")
 
     def __call__(self, frame: Frame, face: Face, source: Any) -> Frame:
+        if self.params.swapper_weight != 0.5:
+            source = self.swapper.balance(source, frame, face, self.params.swapper_weight)  # type: ignore[attr-defined]
         crop, matrix = stages.align(frame, face.kps, self.template, self.size)
         layers: list[Mask] = [] if self.box is None else [self.box]
         if "occlusion" in self.params.mask:

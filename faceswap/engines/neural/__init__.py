@@ -1,4 +1,4 @@
-"""The neural engine: SCRFD + ArcFace + genderage for analysis, inswapper_128 for the swap.
+"""The neural engine: SCRFD + ArcFace + genderage for analysis, a registry swapper (inswapper_128 by default).
 
 `load_neural_engine` takes the model files from `ModelStore.ensure(NEURAL_MODELS, ...)` and a `SessionFactory`.
 Each file is checked against the exact signature of its slot (a restorer given as ArcFace is refused with a
@@ -19,6 +19,7 @@ from faceswap.engines.neural.genderage import GenderAgeClassifier
 from faceswap.engines.neural.hyperswap import HyperSwapper
 from faceswap.engines.neural.inswapper import Inswapper, SourceLatent
 from faceswap.engines.neural.scrfd import ScrfdDetector
+from faceswap.engines.neural.swappers import EmbeddingConverter, EmbeddingSwapper, ImageSourceSwapper
 from faceswap.errors import FaceSwapError
 from faceswap.faces.types import Face, Frame
 from faceswap.models import graph
@@ -33,37 +34,53 @@ NEURAL_MODELS: tuple[str, ...] = (*ANALYSIS_MODELS, SWAPPER)
 
 
 def neural_models(swapper: str = SWAPPER) -> tuple[str, ...]:
-    """The files the neural engine needs with `swapper` (a registry name of role `swapper`)."""
-    return (*ANALYSIS_MODELS, swapper)
+    """The files the neural engine needs with `swapper` (a registry name of role `swapper`) and its converter."""
+    converter = REGISTRY[swapper].converter if swapper in REGISTRY else None
+    return (*ANALYSIS_MODELS, swapper, *((converter,) if converter else ()))
 
 
 __all__ = ["ANALYSIS_MODELS", "MATCH_THRESHOLD", "NEURAL_MODELS", "Inswapper", "NeuralAnalyzer", "SourceLatent",
            "load_neural_engine", "neural_models"]
 
 
-def load_swapper(name: str, path: Path, session: Any, *, embedder: Callable[[Frame, Face], Face]) -> CropSwapper:
+FAMILIES: dict[str, str] = {"inswapper": "inswapper", "hyperswap": "hyperswap", "simswap": "embedding",
+                            "ghost": "embedding", "hififace": "embedding", "blendswap": "image", "uniface": "image"}
+"""The signature family (models.signature) a swapper type's file must have."""
+
+
+def load_swapper(name: str, path: Path, session: Any, *, embedder: Callable[[Frame, Face], Face],
+                 converter: Any = None) -> CropSwapper:
     """The adapter for swapper `name`, after checking that the file's exact signature is that swapper's family.
 
-    A file of another family, or one whose signature fits no family (or several), is a catalog error: the
-    normalisation is chosen by the family, so a guess would swap with the wrong one.
+    The registry entry chosen (`name`) decides the adapter and its normalisation; the file only has to fit that
+    entry's family. A file of another family, or one whose signature fits no family, is a catalog error: the
+    normalisation is chosen by the entry, so a guess would swap with the wrong one.
     """
+    spec = REGISTRY[name]
     signature = require_kind(session, path, "swapper", f"face swapper {name}")
     family = signature.swapper_family()
-    expected = REGISTRY[name].adapter
-    if adapter_family(expected) != family:
+    expected = adapter_family(spec.swapper_type)
+    if expected != family:
         raise FaceSwapError(
-            "model_not_available", f"{Path(path).name} is a {family} model ({signature.describe()}), but swapper "
-            f"{name} needs a {adapter_family(expected)} file. Replace it with the right file "
-            "(`python -m faceswap models download`) or choose the swapper that matches it.", field="swapper")
+            "model_not_available",
+            f"{Path(path).name} has the {family} swapper signature ({signature.describe()}), but swapper {name} "
+            f"needs a {expected} file. Replace it with the right file (`python -m faceswap models download`) or "
+            "choose the swapper that matches it.", field="swapper")
     if family == "inswapper":
         emap = graph.last_initializer(path, shape=(512, 512))
-        return Inswapper(session, signature, emap, embedder=embedder)
-    return HyperSwapper(name, session, signature, embedder=embedder)
+        return Inswapper(session, signature, emap, embedder=embedder, name=name)
+    if family == "hyperswap":
+        return HyperSwapper(name, session, signature, embedder=embedder)
+    if family == "image":
+        return ImageSourceSwapper(spec, session, signature, embedder=embedder)
+    if converter is None:
+        raise FaceSwapError("model_not_available", f"swapper {name} needs its converter {spec.converter} as well")
+    return EmbeddingSwapper(spec, session, signature, converter=converter, embedder=embedder)
 
 
-def adapter_family(adapter: str) -> str:
-    """The swapper family an adapter class path stands for (`...:Inswapper` → `inswapper`)."""
-    return {"Inswapper": "inswapper", "HyperSwapper": "hyperswap"}.get(adapter.partition(":")[2], "unknown")
+def adapter_family(swapper_type: str) -> str:
+    """The signature family a registry swapper type stands for (`simswap` → `embedding`)."""
+    return FAMILIES.get(swapper_type, "unknown")
 
 
 def load_neural_engine(paths: Mapping[str, Path], sessions: SessionFactory, *, swapper: str = SWAPPER) -> Engine:
@@ -85,7 +102,13 @@ def load_neural_engine(paths: Mapping[str, Path], sessions: SessionFactory, *, s
     genderage = GenderAgeClassifier(session, signature,
                                     raw_pixels=graph.normalises_internally(paths[GENDERAGE], allow_bn_data=True))
 
+    converter = None
+    if REGISTRY[swapper].converter:
+        name = REGISTRY[swapper].converter
+        session = sessions.session(paths[name])
+        converter = EmbeddingConverter(name, session, require_kind(session, paths[name], "converter",
+                                                                   f"embedding converter {name}"))
     swap_session = sessions.session(paths[swapper])
-    adapter = load_swapper(swapper, paths[swapper], swap_session, embedder=embedder.embed)
+    adapter = load_swapper(swapper, paths[swapper], swap_session, embedder=embedder.embed, converter=converter)
     return Engine(name="neural", analyzer=NeuralAnalyzer(detector, embedder, genderage), swapper=adapter,
                   provider=sessions.provider_for(swap_session), notices=sessions.notices)

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from faceswap.engines.neural.inswapper import SourceLatent
+from faceswap.engines.neural.swappers import balance, embedding_of
 from faceswap.errors import FaceSwapError
 from faceswap.faces.align import arcface_template
 from faceswap.faces.types import Face, Frame, normalized
@@ -47,6 +48,14 @@ class HyperSwapper:
                                 f"got {embedding.shape[0]}-d")
         latent = np.ascontiguousarray(embedding.reshape(1, -1), dtype=np.float32)
         return SourceLatent(latent=latent, embedding=embedding)
+
+    weighted = True
+    """`swapper_weight` is honoured: the identity is an embedding (MODELS.md §17.0)."""
+
+    def balance(self, source: SourceLatent, frame: Frame, target: Face, weight: float) -> SourceLatent:
+        """FaceFusion's balance of the prepared identity with the target face's unit embedding."""
+        target_embedding = embedding_of(frame, target, self.embedder, self.name)
+        return SourceLatent(latent=balance(source.latent, target_embedding, weight), embedding=source.embedding)
 
     def swap_crop(self, crop: Frame, source: SourceLatent) -> Frame:
         blob = cv2.dnn.blobFromImage(crop, 1.0 / (255.0 * STD), (self.size, self.size),

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from faceswap.engines.neural.swappers import balance, embedding_of
 from faceswap.errors import FaceSwapError
 from faceswap.faces.align import arcface_template
 from faceswap.faces.types import Face, Frame, normalized
@@ -52,7 +53,8 @@ class Inswapper:
     name = "inswapper_128"
 
     def __init__(self, session: Any, signature: Signature, emap: NDArray[np.float32], *,
-                 embedder: Callable[[Frame, Face], Face] | None = None) -> None:
+                 embedder: Callable[[Frame, Face], Face] | None = None, name: str = "inswapper_128") -> None:
+        self.name = name
         self.session = session
         image, latent = signature.image_input(), signature.latent_input()
         self.image_name, self.latent_name = image.name, latent.name
@@ -75,6 +77,14 @@ class Inswapper:
                 f"inswapper needs a {self.emap.shape[0]}-d ArcFace embedding of the source face, got "
                 f"{embedding.shape[0]}-d (faces found by the classic engine cannot feed the neural swapper)")
         return SourceLatent(latent=source_latent(embedding, self.emap), embedding=embedding)
+
+    weighted = True
+    """`swapper_weight` is honoured: the identity is an embedding (MODELS.md §17.0)."""
+
+    def balance(self, source: SourceLatent, frame: Frame, target: Face, weight: float) -> SourceLatent:
+        """FaceFusion's balance of the prepared identity with the target face's unit embedding."""
+        target_embedding = embedding_of(frame, target, self.embedder, self.name)
+        return SourceLatent(latent=balance(source.latent, target_embedding, weight), embedding=source.embedding)
 
     def swap_crop(self, crop: Frame, source: SourceLatent) -> Frame:
         """The swap stage alone: the model's output for an aligned BGR uint8 crop of `self.size`, as BGR uint8."""
