@@ -48,6 +48,10 @@ LARGE_FACE_WIDTH_PX = 96
 about the frame's height; a face that fills the frame or overflows it (a close-up, its chin or brow cut off) is
 what it misses, and the CNN finds exactly those at this size (0.9–1.4 frame heights on t1's faces) for a fraction
 of its full-size cost (about 40 ms on one core, against seconds at 640 px)."""
+LARGE_FACE_MAX_HEIGHTS = 1.4
+"""The largest face the CNN search finds, in frame heights: a frame so small that even such a face would be under
+MIN_FACE_PX holds no face the engine can swap, and is not searched (a faceless thumbnail-sized stream would else pay
+the CNN on every frame)."""
 CNN_SCORE = 0.3
 """Confidence the CNN needs: large real faces score 0.45–1.0 at LARGE_FACE_WIDTH_PX."""
 FOLLOWED_SCORE = -1.0
@@ -206,9 +210,9 @@ class ClassicAnalyzer:
     def _search_large(self, frame: Frame) -> list[_Detection]:
         """Faces about the frame's size or larger, by dlib's CNN on a small copy of the frame (see
         LARGE_FACE_WIDTH_PX). Each must also fit its landmarks where the CNN drew it."""
-        if self._cnn is None:
-            return []
         height, width = frame.shape[:2]
+        if self._cnn is None or min(height, width) * LARGE_FACE_MAX_HEIGHTS < MIN_FACE_PX:
+            return []
         scale = LARGE_FACE_WIDTH_PX / width
         small = cv2.resize(frame, (LARGE_FACE_WIDTH_PX, max(round(height * scale), 1)), interpolation=cv2.INTER_AREA)
         with self._cnn_lock:
