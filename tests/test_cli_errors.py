@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from media_factory import ClipSpec, astronaut_face_photo, row_layout, t1_patches, write_clip
 
+pytestmark = pytest.mark.slow  # each case starts the CLI in a subprocess: the full run only
+
 
 def run_cli(*args: str | Path, as_json: bool = True) -> subprocess.CompletedProcess:
     extra = ["--json"] if as_json else []
