@@ -7,6 +7,7 @@ and says so.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -436,3 +437,36 @@ def test_preview_counts_indices_on_the_reference_frame(client: Client, media: di
                    for x1, y1, x2, y2 in slot_boxes(REORDERED, 5, PATCH)]
         others = [change for slot, change in enumerate(changes) if slot != changed]
         assert changes[changed] > 12 and max(others) < 6, (reference, changes)
+
+
+def test_no_text_the_page_or_client_receives_names_a_host_path(client: Client, live: LiveApp,
+                                                               media: dict[str, Path]) -> None:
+    """Listings, previews, reports and error messages of the three endpoints: none names the server's folders (its
+    data and models dirs, the temp dir, home, site-packages)."""
+    import site
+    import tempfile
+
+    texts: list[str] = []
+    _, listing = client.predict(handle_file(str(media["clip"])), 3, "left_to_right", "classic",
+                                api_name="/detect_faces")
+    texts.append(json.dumps(listing))
+    _, info = client.predict(video=handle_file(str(media["clip"])), face=handle_file(str(media["face"])),
+                             target_faces="1", engine="classic", frame=2, api_name="/preview")
+    texts.append(json.dumps(info))
+    _, report = client.predict(video=handle_file(str(media["clip"])), face=handle_file(str(media["face"])),
+                               target_faces="1", engine="classic", api_name="/swap")
+    texts.append(json.dumps(report))
+    for call in (lambda: client.predict(video=handle_file(str(media["clip"])), face=handle_file(str(media["blank"])),
+                                        engine="classic", api_name="/swap"),
+                 lambda: client.predict(handle_file(str(media["text"])), 0, "left_to_right", "classic",
+                                        api_name="/detect_faces"),
+                 lambda: client.predict(video=handle_file(str(media["clip"])), face=handle_file(str(media["face"])),
+                                        engine="neural", api_name="/preview")):
+        with pytest.raises(AppError) as caught:
+            call()
+        texts.append(str(caught.value))
+    host = {str(live.settings.data_dir), str(live.settings.models_dir), tempfile.gettempdir().rstrip("/") + "/",
+            str(Path.home()) + "/", "/root/", "site-packages", *site.getsitepackages()}
+    leaks = [(path, text[:200]) for text in texts for path in host if path in text]
+    assert not leaks, leaks
+    assert report["frames_swapped"] > 0 and len(texts) == 6

@@ -111,10 +111,32 @@ class RequestGuard:
     async def _reject(self, scope: Scope, receive: Receive, send: Send, error: FaceSwapError, *,
                       status: int | None = None, headers: dict[str, str] | None = None) -> None:
         response = render(scope.get("path", ""), error, status=status)
-        response.headers["Connection"] = "close"  # the unread body is not worth draining
+        if not await _drain(scope, receive):
+            response.headers["Connection"] = "close"  # a large unread body is not worth reading
         for name, value in (headers or {}).items():
             response.headers[name] = value
         await response(scope, receive, send)
+
+
+DRAIN_BYTES = 1 << 20
+"""A refused request's body up to this size is read and dropped before the answer, so that a client still sending
+it reads the answer rather than a reset connection; a larger body is never read (memory and time stay bounded)."""
+
+
+async def _drain(scope: Scope, receive: Receive) -> bool:
+    """Read and drop the request's body if it is at most DRAIN_BYTES; True when the whole body was read."""
+    declared = dict(scope.get("headers", [])).get(b"content-length", b"")
+    if declared.isdigit() and int(declared) > DRAIN_BYTES:
+        return False
+    read = 0
+    while read <= DRAIN_BYTES:
+        message = await receive()
+        if message["type"] != "http.request":
+            return False
+        read += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return True
+    return False
 
 
 def _too_large(limit: int) -> FaceSwapError:
