@@ -16,9 +16,8 @@ import numpy as np
 
 from faceswap.engines.neural.inswapper import SourceLatent
 from faceswap.engines.neural.swappers import balance, embedding_of
-from faceswap.errors import FaceSwapError
 from faceswap.faces.align import arcface_template
-from faceswap.faces.types import Face, Frame, normalized
+from faceswap.faces.types import Face, Frame
 from faceswap.models.signature import Signature
 
 MEAN, STD = 0.5, 0.5
@@ -38,14 +37,7 @@ class HyperSwapper:
         self.embedder = embedder
 
     def prepare_source(self, image: Frame, face: Face) -> SourceLatent:
-        if face.embedding is None:
-            if self.embedder is None:
-                raise FaceSwapError("internal_error", "the source face has no embedding and no embedder was given")
-            face = self.embedder(image, face)
-        embedding = normalized(face.embedding)
-        if embedding.shape[0] != 512:
-            raise FaceSwapError("invalid_request", f"{self.name} needs a 512-d ArcFace embedding of the source face, "
-                                f"got {embedding.shape[0]}-d")
+        embedding = embedding_of(image, face, self.embedder, self.name)
         latent = np.ascontiguousarray(embedding.reshape(1, -1), dtype=np.float32)
         return SourceLatent(latent=latent, embedding=embedding)
 

@@ -66,16 +66,7 @@ class Inswapper:
         self.mask = stages.box_mask(self.size, MASK_BLUR)
 
     def prepare_source(self, image: Frame, face: Face) -> SourceLatent:
-        if face.embedding is None:
-            if self.embedder is None:
-                raise FaceSwapError("internal_error", "the source face has no embedding and no embedder was given")
-            face = self.embedder(image, face)
-        embedding = normalized(face.embedding)
-        if embedding.shape[0] != self.emap.shape[0]:
-            raise FaceSwapError(
-                "invalid_request",
-                f"inswapper needs a {self.emap.shape[0]}-d ArcFace embedding of the source face, got "
-                f"{embedding.shape[0]}-d (faces found by the classic engine cannot feed the neural swapper)")
+        embedding = embedding_of(image, face, self.embedder, "inswapper")  # the emap is 512×512 (graph check)
         return SourceLatent(latent=source_latent(embedding, self.emap), embedding=embedding)
 
     weighted = True
