@@ -221,7 +221,8 @@ class S3BlobStore:
 
     def sweep(self, retention_s: float, *, keep: Collection[str] = ()) -> int:
         """Delete blobs (and unfilled tickets) whose newest object is more than `retention_s` old, except those in
-        `keep`; also aborts multipart uploads a crashed process left, and drops cached copies of vanished blobs."""
+        `keep`, and drop this host's copies of blobs that are gone. (A failed put aborts its multipart upload; the
+        parts of a process killed mid-upload are for the bucket's AbortIncompleteMultipartUpload rule.)"""
         cutoff = self._clock() - retention_s
         newest: dict[str, float] = {}
         keys: dict[str, list[str]] = {}
@@ -237,7 +238,6 @@ class S3BlobStore:
             for start in range(0, len(doomed), 1000):
                 self._s3.delete_objects(Bucket=self.bucket, Delete={
                     "Objects": [{"Key": key} for key in doomed[start:start + 1000]], "Quiet": True})
-            self._abort_stale_uploads(cutoff)
         for blob_id in expired:
             self._drop_local(blob_id)
         self._cache.forget_except(set(newest) - set(expired))
@@ -282,12 +282,6 @@ class S3BlobStore:
     def _drop_local(self, blob_id: str) -> None:
         self._cache.drop(blob_id)
         shutil.rmtree(self._spool / blob_id, ignore_errors=True)
-
-    def _abort_stale_uploads(self, cutoff: float) -> None:
-        for page in self._s3.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=self.prefix):
-            for upload in page.get("Uploads", ()):
-                if _epoch(upload["Initiated"]) < cutoff:
-                    self._s3.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
 
     @contextmanager
     def _errors(self, missing: Callable[[], FaceSwapError] | None = None) -> Iterator[None]:
