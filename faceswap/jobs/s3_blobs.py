@@ -128,7 +128,7 @@ class S3BlobStore:
             if isinstance(data, Path) and move:
                 self._cache.adopt(info.id, filename, data)
         except BaseException:
-            self._remove(info.id)
+            self._discard(info.id)
             raise
         return info
 
@@ -183,7 +183,7 @@ class S3BlobStore:
                 self._s3.delete_object(Bucket=self.bucket, Key=self._ticket_key(blob_id))
             self._cache.adopt(blob_id, filled.filename, spool)
         except BaseException:
-            self.delete(blob_id)
+            self._discard(blob_id)
             raise
         shutil.rmtree(self._spool / blob_id, ignore_errors=True)
         return filled
@@ -274,10 +274,19 @@ class S3BlobStore:
             return None, None
 
     def _remove(self, blob_id: str) -> None:
-        with self._errors():
-            self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": [
-                {"Key": self._data_key(blob_id)}, {"Key": self._ticket_key(blob_id)}], "Quiet": True})
-        self._drop_local(blob_id)
+        try:
+            with self._errors():
+                self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": [
+                    {"Key": self._data_key(blob_id)}, {"Key": self._ticket_key(blob_id)}], "Quiet": True})
+        finally:
+            self._drop_local(blob_id)
+
+    def _discard(self, blob_id: str) -> None:
+        """Clean up after a failed write without hiding its error (the store may be what failed)."""
+        try:
+            self._remove(blob_id)
+        except FaceSwapError:
+            log.warning("could not remove the partial blob %s; retention will", blob_id)
 
     def _drop_local(self, blob_id: str) -> None:
         self._cache.drop(blob_id)
