@@ -6,9 +6,11 @@ cascading to the segments, and a split job left alone by crash recovery and rete
 from __future__ import annotations
 
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
+from redis_support import redis_url  # noqa: F401  (a fixture)
 
 from faceswap.jobs.interfaces import JobStore, Lease, SegmentStore
 from faceswap.jobs.store import SqliteJobStore
@@ -22,12 +24,20 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "redis"])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path):
+    """A factory of stores of one kind that share the same jobs (like processes would)."""
     made: list[JobStore] = []
+    prefix = f"test-{uuid.uuid4().hex}:"
 
     def make(clock=None) -> JobStore:
-        store = SqliteJobStore(tmp_path / "jobs.sqlite3", **({"clock": clock} if clock else {}))
+        extra = {"clock": clock} if clock else {}
+        if request.param == "sqlite":
+            store = SqliteJobStore(tmp_path / "jobs.sqlite3", **extra)
+        else:
+            from faceswap.jobs.redis_store import RedisJobStore
+
+            store = RedisJobStore(request.getfixturevalue("redis_url"), prefix=prefix, **extra)
         made.append(store)
         return store
 
