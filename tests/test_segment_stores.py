@@ -168,3 +168,16 @@ def test_recovery_and_retention_leave_a_split_job_to_its_segments(make_store) ->
     clock.now += 101
     swept = store.sweep_expired(retention_s=100)
     assert sorted(record.id for record in swept) == sorted([lease.job_id, *ids, stitch_id])
+
+
+def test_a_segment_given_up_by_recovery_fails_its_job(make_store) -> None:
+    store = make_store()
+    lease, ids = split_job(store, segments=2)
+    store.claim()
+    store.recover()  # interrupted once: runs again
+    store.claim()
+    recovery = store.recover()  # interrupted twice: given up, and the job with it
+    assert recovery.failed == [ids[0]]
+    record = store.get(lease.job_id)
+    assert record.status == "failed" and record.error["code"] == "internal_error"
+    assert store.get(ids[1]).status == "cancelled"

@@ -114,8 +114,8 @@ redis.call('ZADD', KEYS[1] .. 'queued', redis.call('HGET', key, 'seq'), ARGV[1])
 return 1
 """
 
-# ARGV: cutoff ('+inf' for every processing job), max attempts, now, error JSON
-_RECOVER = """
+# ARGV: cutoff ('+inf' for every processing job), max attempts, now, error JSON, cancelled error JSON
+_RECOVER = _CANCEL_FUNCTION + """
 local requeued, failed = {}, {}
 local upper = ARGV[1] == '+inf' and '+inf' or '(' .. ARGV[1]
 for _, job_id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1] .. 'processing', '-inf', upper)) do
@@ -131,6 +131,15 @@ for _, job_id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1] .. 'processing', '-i
         redis.call('HSET', key, 'status', 'failed', 'error', ARGV[4], 'finished_at', ARGV[3])
         redis.call('ZADD', KEYS[1] .. 'finished', ARGV[3], job_id)
         table.insert(failed, job_id)
+        -- a split job whose segment was given up fails with it
+        local parent_id = redis.call('HGET', key, 'parent_id')
+        local parent = parent_id and KEYS[1] .. 'job:' .. parent_id
+        if parent and redis.call('HGET', parent, 'status') == 'processing' then
+            redis.call('HSET', parent, 'status', 'failed', 'error', ARGV[4], 'finished_at', ARGV[3])
+            redis.call('HDEL', parent, 'lease_token')
+            redis.call('ZADD', KEYS[1] .. 'finished', ARGV[3], parent_id)
+            cancel_children(parent_id, ARGV[3], ARGV[5])
+        end
     end
 end
 return {requeued, failed}
@@ -319,8 +328,9 @@ class RedisJobStore:
         cutoff = "+inf" if stale_after_s is None else repr(self._clock() - stale_after_s)
         error = {"code": "internal_error", "retryable": True,
                  "message": "The task was interrupted twice (the server stopped while it ran) and was given up."}
-        requeued, failed = self._recover(keys=[self._prefix],
-                                         args=[cutoff, MAX_ATTEMPTS, repr(self._clock()), json.dumps(error)])
+        cancelled = {"code": "task_cancelled", "message": "The task was cancelled.", "retryable": False}
+        requeued, failed = self._recover(keys=[self._prefix], args=[cutoff, MAX_ATTEMPTS, repr(self._clock()),
+                                                                    json.dumps(error), json.dumps(cancelled)])
         if requeued or failed:
             log.warning("recovered interrupted jobs: %d re-queued, %d failed", len(requeued), len(failed))
         return Recovery(list(requeued), list(failed))

@@ -287,6 +287,17 @@ class SqliteJobStore:
             db.executemany(
                 "UPDATE jobs SET status = 'failed', lease_token = NULL, error = ?, finished_at = ? WHERE id = ?",
                 [(json.dumps(error), self._clock(), job_id) for job_id in give_up])
+            # A split job whose segment was given up fails with it (its other segments are cancelled).
+            parents = [row[0] for job_id in give_up for row in db.execute(
+                "SELECT parent_id FROM jobs WHERE id = ? AND parent_id IS NOT NULL", (job_id,)).fetchall()]
+            cancelled = {"code": "task_cancelled", "message": "The task was cancelled.", "retryable": False}
+            for parent_id in parents:
+                if db.execute("UPDATE jobs SET status = 'failed', lease_token = NULL, error = ?, finished_at = ? "
+                              "WHERE id = ? AND status = 'processing'",
+                              (json.dumps(error), self._clock(), parent_id)).rowcount:
+                    db.execute("UPDATE jobs SET status = 'cancelled', finished_at = ?, error = ?, lease_token = NULL "
+                               "WHERE parent_id = ? AND status IN ('queued', 'processing')",
+                               (self._clock(), json.dumps(cancelled), parent_id))
         if requeue or give_up:
             log.warning("recovered interrupted jobs: %d re-queued, %d failed", len(requeue), len(give_up))
         return Recovery(requeue, give_up)

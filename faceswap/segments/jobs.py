@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from faceswap.errors import FaceSwapError
+from faceswap.errors import FaceSwapError, as_faceswap_error
 from faceswap.jobs.interfaces import BlobStore, JobRecord, JobStore, Lease, SegmentStore, Task, owned_inputs
 from faceswap.options import SwapOptions
 
@@ -72,6 +72,19 @@ def _check_still_ours(heartbeat: _Heartbeat) -> None:
         raise FaceSwapError("task_cancelled", "The swap was cancelled.")
 
 
+def _give_up(context: TaskContext, store: SegmentStore, lease: Lease, parent: Lease, exc: Exception,
+             heartbeat: _Heartbeat) -> None:
+    """A segment or the stitch failed (not stopped): the job fails with its error, its other segments are
+    cancelled, and its files go."""
+    error = exc if isinstance(exc, FaceSwapError) else as_faceswap_error(exc)
+    if error.code == "task_cancelled" or heartbeat.stopping:
+        return
+    store.fail(lease, error.to_dict())
+    if store.fail(parent, error.to_dict()):
+        log.info("job %s failed in %s: %s", parent.job_id, lease.job_id, error.code)
+    discard(store, context.blobs, parent.job_id)
+
+
 def _split(context: TaskContext, store: SegmentStore, lease: Lease, options: SwapOptions, heartbeat: _Heartbeat,
            workdir: Path) -> bool:
     from faceswap.segments.process import plan_split, splittable
@@ -104,12 +117,8 @@ def _segment(context: TaskContext, store: SegmentStore, lease: Lease, record: Jo
                                  workdir / f"segment-{index}.mp4", workdir, progress=heartbeat.progress,
                                  should_cancel=heartbeat.should_cancel)
         _check_still_ours(heartbeat)
-    except FaceSwapError as exc:
-        if exc.code != "task_cancelled" and not heartbeat.stopping:
-            store.fail(lease, exc.to_dict())
-            if store.fail(parent, exc.to_dict()):
-                log.info("job %s failed in segment %d: %s", parent.job_id, index, exc.code)
-            discard(store, context.blobs, parent.job_id)
+    except Exception as exc:
+        _give_up(context, store, lease, parent, exc, heartbeat)
         raise
     info = context.blobs.put(workdir / f"segment-{index}.mp4", filename=f"segment-{index}.mp4", move=True,
                              limit=False)
@@ -142,11 +151,8 @@ def _stitch(context: TaskContext, store: SegmentStore, lease: Lease, record: Job
             raise FaceSwapError("target_face_not_found", "The chosen face was not found in any frame of the video.",
                                 field="target_faces")
         _check_still_ours(heartbeat)
-    except FaceSwapError as exc:
-        if exc.code != "task_cancelled" and not heartbeat.stopping:
-            store.fail(lease, exc.to_dict())
-            store.fail(parent, exc.to_dict())
-            discard(store, context.blobs, parent.job_id)
+    except Exception as exc:
+        _give_up(context, store, lease, parent, exc, heartbeat)
         raise
     blob = context.blobs.put(output, filename=f"faceswap-{parent.job_id[:8]}.mp4", move=True, limit=False)
     if not store.complete(parent, output_file_id=blob.id, engine=report.engine, report=report.to_dict()):
