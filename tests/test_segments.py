@@ -177,3 +177,28 @@ def test_cancelling_a_split_job_mid_way_removes_every_file(media, tmp_path: Path
         assert list((settings.data_dir / "files").iterdir()) == [], "parts and input copies removed"
     finally:
         service.close()
+
+
+@pytest.mark.slow  # loads the classic engine, then 5 tasks each preparing the source face: ~10 s on 2 quiet cores
+def test_a_short_split_job_runs_through_the_embedded_executor(tmp_path: Path) -> None:
+    """The job path in the fast suite: 8 s in 2 s segments (4 frames each), stitched, every file but the output
+    gone."""
+    times = [index / FPS for index in range(8 * FPS)]
+    clip = write_timed_clip(tmp_path / "short.mp4", t1_patches(SIZE)[:2], row_layout(2, SIZE, WIDTH, HEIGHT), times,
+                            width=WIDTH, height=HEIGHT, keyframe_every=2)
+    face = tmp_path / "face.png"
+    cv2.imwrite(str(face), hanks_photo())
+    options = SwapOptions(video=str(clip), face=str(face), engine="classic", target_faces="1")
+    service, job = run_job(tmp_path, options, segment_after_s=2, segment_s=2)
+    try:
+        assert job.status == "succeeded", job.error
+        children = service.store.children(job.id)
+        assert [child.meta.get("segment", "stitch") for child in children] == [0, 1, 2, 3, "stitch"]
+        assert [child.report["frames"] for child in children[:4]] == [4, 4, 4, 4]
+        assert job.report["frames"] == 16 and job.report["frames_swapped"] >= 14
+        video, audio, duration = packets(service.file_path(job.output_file_id))
+        assert [pts for pts, _ in video] == [round(t * 90000) for t in times] and audio
+        assert duration == pytest.approx(8.0, abs=0.05)
+        assert [path.name for path in (service.settings.data_dir / "files").iterdir()] == [job.output_file_id]
+    finally:
+        service.close()
