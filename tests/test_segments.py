@@ -95,7 +95,7 @@ def swapped_slots(source: list[np.ndarray], output: list[np.ndarray]) -> list[tu
     return flags
 
 
-@pytest.mark.slow  # the classic engine swaps 80 frames twice (one pass, then in segments): ~30 s on 2 cores
+@pytest.mark.slow  # the classic engine swaps 80 frames twice (one pass, then in segments): ~35 s of CPU
 def test_a_split_job_matches_the_one_pass_run(media, tmp_path: Path) -> None:
     clip, face = media
     options = SwapOptions(video=str(clip), face=str(face), engine="classic", target_faces="1")
