@@ -91,6 +91,12 @@ class Settings:
     live_max: int = 2
     """Live (camera) sessions that may run at once (FACESWAP_LIVE_MAX; 0 turns the Live tab's swapping off).
     Each takes one CPU core or a share of the GPU for as long as its visitor streams."""
+    segment_after_s: float = 60.0
+    """Videos (or chosen parts) longer than this many seconds are split at keyframes into segments that run as
+    separate tasks, in parallel where there are workers, and are stitched back (FACESWAP_SEGMENT_AFTER_S; 0 = never
+    split)."""
+    segment_s: float = 30.0
+    """About how long each segment of a split video is (FACESWAP_SEGMENT_S); cuts fall on keyframes."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -146,6 +152,8 @@ class Settings:
             auto_download=env.get("FACESWAP_AUTO_DOWNLOAD", "").strip().lower() in TRUE_WORDS,
             backend=env.get("FACESWAP_BACKEND", "").strip().lower() or "embedded",
             blobs=env.get("FACESWAP_BLOBS", "").strip() or "dir",
+            segment_after_s=read("FACESWAP_SEGMENT_AFTER_S", float, 60.0),
+            segment_s=read("FACESWAP_SEGMENT_S", float, 30.0),
         )
 
     def with_(self, **changes: object) -> Settings:
