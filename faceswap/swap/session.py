@@ -171,21 +171,20 @@ class CropFaceStep:
         return stages.paste(frame, swapped, matrix, stages.combine_masks(layers))
 
     def _overlap(self, frame: Frame, faces: Sequence[Face]) -> bool:
-        """Whether any two faces' crop footprints on the frame touch (then batching could change the result)."""
-        boxes = [footprint(face.kps, self.template, self.size) for face in faces]
-        return any(a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
-                   for i, a in enumerate(boxes) for b in boxes[i + 1:])
+        """Whether any two faces' crop footprints on the frame meet (then batching could change the result)."""
+        shapes = [footprint(face.kps, self.template, self.size) for face in faces]
+        return any(cv2.intersectConvexConvex(a, b)[0] > 0 for i, a in enumerate(shapes) for b in shapes[i + 1:])
 
 
-def footprint(kps: NDArray[np.float32], template: NDArray[np.float64], size: int) -> tuple[float, ...]:
-    """The frame box (x1, y1, x2, y2) a crop of `size` on `template` reads and pastes, with a 2-pixel margin for
+def footprint(kps: NDArray[np.float32], template: NDArray[np.float64], size: int) -> NDArray[np.float32]:
+    """The frame quadrilateral (4x2) a crop of `size` on `template` reads and pastes, grown by 2 frame pixels for
     interpolation."""
     matrix = estimate_similarity(kps, template)
+    margin = 2.0 * float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))  # 2 frame pixels in crop pixels
     inverse = cv2.invertAffineTransform(matrix)
-    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], dtype=np.float64)
-    points = corners @ inverse[:, :2].T + inverse[:, 2]
-    low, high = points.min(axis=0) - 2, points.max(axis=0) + 2
-    return float(low[0]), float(low[1]), float(high[0]), float(high[1])
+    low, high = -margin, size + margin
+    corners = np.array([[low, low], [high, low], [high, high], [low, high]], dtype=np.float64)
+    return np.ascontiguousarray(corners @ inverse[:, :2].T + inverse[:, 2], dtype=np.float32)
 
 
 class FrameFaceStep:
