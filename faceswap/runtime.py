@@ -93,7 +93,7 @@ class Runtime:
         with self._lock:
             if name not in self._maskers:
                 paths = self.models.ensure((name,), download=may_download_unasked(self.settings))
-                self._maskers[name] = load_masker(name, role, paths[name], self.sessions.session(paths[name]))
+                self._maskers[name] = load_masker(name, role, paths[name], self.sessions.runner(paths[name]))
             return self._maskers[name]
 
     def _classic(self) -> Engine:
