@@ -149,7 +149,9 @@ class SessionFactory:
         self._notices: list[str] = []
         self.providers: tuple[str, ...] = self._choose_providers()
         self.precision: Precision = resolve_precision(precision, self.providers)
-        """The precision swappers and restorers run in (analysis models always run float32)."""
+        """The precision swappers and restorers run in. Analysis models stay float32 files; under TensorRT the fp16
+        flag is a provider option, so TensorRT builds every model's engine in fp16 (its layers fall back to fp32
+        where fp16 would overflow)."""
         self.io_binding: bool = resolve_io_binding(io_binding, self.providers)
         self.value_device = value_device(self.providers)
         self.trt_cache = trt_cache
