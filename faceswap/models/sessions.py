@@ -150,8 +150,8 @@ class SessionFactory:
         self.providers: tuple[str, ...] = self._choose_providers()
         self.precision: Precision = resolve_precision(precision, self.providers)
         """The precision swappers and restorers run in. Analysis models stay float32 files; under TensorRT the fp16
-        flag is a provider option, so TensorRT builds every model's engine in fp16 (its layers fall back to fp32
-        where fp16 would overflow)."""
+        flag is a provider option, so TensorRT may build every model's engine in fp16 (it picks fp16 or fp32 per
+        layer, by speed)."""
         self.io_binding: bool = resolve_io_binding(io_binding, self.providers)
         self.value_device = value_device(self.providers)
         self.trt_cache = trt_cache
