@@ -188,6 +188,8 @@ class VideoWriter:
             stream.codec_context.time_base = stream.time_base = self.info.time_base
             stream.options = dict(NVENC_OPTIONS if self.encoder_name == "h264_nvenc" else X264_OPTIONS)
             context = stream.codec_context
+            if self.info.limits is not None and self.info.limits.encode_threads:
+                context.thread_count = self.info.limits.encode_threads
             context.colorspace = context.color_primaries = context.color_trc = 1  # BT.709
             context.color_range = 1  # limited ("tv") range
             if self.info.has_audio and self._with_audio:
