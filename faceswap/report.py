@@ -49,6 +49,9 @@ class SwapReport:
     frames_skipped_turned: int = 0
     """Frames on which a chosen face was left untouched because it was turned further than the engine can swap
     (the classic engine's limit; such a frame counts as swapped only if another face on it was)."""
+    quality: dict[str, Any] = field(default_factory=dict)
+    """The neural engine's quality options this run swapped with (swapper, pixel_boost, masks, ...: the names of
+    `faceswap.options.QUALITY_FIELDS`); empty when the classic engine ran (it has none)."""
 
     @property
     def coverage(self) -> float:
