@@ -112,7 +112,7 @@ def test_a_person_picks_the_third_person_and_gets_a_playable_swapped_video(
         page: Page, live: LiveApp, media: dict[str, Path], tmp_path: Path) -> None:
     page.goto(live.url)
     # What the newcomer gets, in one calm line; options that cannot work here are disabled, with the reason.
-    expect(page.locator("#engine-line")).to_contain_text("Engine: classic")
+    expect(page.locator("#engine-line")).to_contain_text("Engine: classic", timeout=SERVER_WAIT_MS)
     page.get_by_text("Options", exact=True).click()
     expect(page.locator("#target-gender input").first).to_be_disabled()
     expect(page.locator("#target-gender")).to_contain_text("needs the neural models")
