@@ -158,8 +158,9 @@ def model_info(kind: str, names: tuple[str, ...], caps: Capabilities) -> str:
 
 def panel_note(caps: Capabilities, engine: str) -> str:
     reason = panel_reason(caps, engine)
-    if reason:
-        return f"**{reason}**"
+    if reason:  # said once, calmly, above the greyed-out options
+        head, _, rest = reason.partition(": ")
+        return f"**{head}:** {rest}"
     missing = [name for name in SWAPPERS if name not in available_swappers(caps)]
     lines = []
     if missing:
