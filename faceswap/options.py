@@ -42,6 +42,22 @@ PARSERS: tuple[str, ...] = get_args(ParserChoice)
 
 MAX_FACE_INDEX = 99
 
+QUALITY_FIELDS: tuple[str, ...] = ("swapper", "pixel_boost", "swapper_weight", "mask", "mask_blur", "mask_padding",
+                                   "mask_regions", "mask_areas", "mask_occluder", "mask_parser")
+"""The neural engine's quality options (#13), in the order the web page and its API take them."""
+
+
+def pixel_boost_choices(swapper: str) -> tuple[str, ...]:
+    """The `pixel_boost` values `swapper` can honour: native and the whole multiples of its input size."""
+    size = REGISTRY[swapper].input_size
+    return ("native", *(choice for choice in PIXEL_BOOSTS[1:] if int(choice) >= size and int(choice) % size == 0))
+
+
+def takes_swapper_weight(swapper: str) -> bool:
+    """Whether `swapper` has an identity vector that `swapper_weight` can scale (not blendswap or uniface, which
+    take a crop of the face photo)."""
+    return REGISTRY[swapper].swapper_type not in ("blendswap", "uniface")
+
 
 def parse_index_list(value: Any, *, allow_all: bool) -> Any:
     """Accept 0, "0", "0,2", " 0 , 2 ", [0, 2] and (for targets) "all"; leave anything else to pydantic."""
@@ -197,14 +213,13 @@ class SwapOptions(BaseModel):
             if unsupported:
                 raise ValueError(f"the classic engine cannot honour {unsupported}: it has no swap model (use engine "
                                  "'neural' or 'auto' with the models installed)")
-        if self.swapper_weight != 0.5 and self.engine != "classic" and \
-                REGISTRY[self.swapper].swapper_type in ("blendswap", "uniface"):
+        if self.swapper_weight != 0.5 and self.engine != "classic" and not takes_swapper_weight(self.swapper):
             raise ValueError(f"swapper_weight {self.swapper_weight} cannot be honoured by {self.swapper}: it takes "
                              "a crop of the face photo, not an identity vector (leave it at 0.5)")
         boost = self.pixel_boost_size
         size = REGISTRY[self.swapper].input_size
         if boost is not None and (boost < size or boost % size):
-            choices = [choice for choice in PIXEL_BOOSTS[1:] if int(choice) % size == 0 and int(choice) >= size]
+            choices = pixel_boost_choices(self.swapper)[1:]
             raise ValueError(f"pixel_boost {boost} is not a whole multiple of {self.swapper}'s {size} px; choose "
                              f"native or one of {', '.join(choices)}")
         return self

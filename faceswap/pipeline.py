@@ -28,7 +28,7 @@ from faceswap.media.encode import VideoWriter, resolve_output_format
 from faceswap.media.images import load_image
 from faceswap.media.inputs import resolve_input
 from faceswap.media.probe import VideoInfo, probe_video
-from faceswap.options import SwapOptions
+from faceswap.options import QUALITY_FIELDS, SwapOptions
 from faceswap.report import FaceCounts, Progress, SwapReport, SwapResult
 from faceswap.runtime import Runtime
 from faceswap.swap.session import Maskers, SwapSession
@@ -81,7 +81,8 @@ def run(options: SwapOptions, runtime: Runtime, output: Path, *, progress: Progr
         duration_s=stats.duration_s, has_audio=info.has_audio and fmt == "mp4", output_format=fmt,
         restore=options.restore, elapsed_s=round(time.monotonic() - started, 3), frames_missed=stats.missed,
         notices=[*engine.notices, *runtime.restorer_notices(options.restore), *runtime.masker_notices(options)],
-        frames_skipped_turned=stats.frames_skipped_turned, inference=_inference(engine, restorer))
+        frames_skipped_turned=stats.frames_skipped_turned, inference=_inference(engine, restorer),
+        quality=quality_used(options, engine))
     log.info("swapped %d/%d frames with the %s engine in %.1f s", stats.frames_swapped, stats.frames,
              engine.name, report.elapsed_s)
     return SwapResult(output=output, report=report)
@@ -115,6 +116,14 @@ def prepare_sources(image: Frame, options: SwapOptions, engine: Engine) -> list[
             f"in {options.order} order), so source face index {missing[0]} does not exist.", field="source_faces")
     return [engine.swapper.prepare_source(image, analyzer.embed(image, ordered[index]))
             for index in options.source_faces]
+
+
+def quality_used(options: SwapOptions, engine: Engine) -> dict[str, object]:
+    """The quality options the run honoured, for the report (none for the classic engine, which refuses them)."""
+    if engine.name == "classic":
+        return {}
+    used = options.model_dump(include=set(QUALITY_FIELDS), mode="json")
+    return {name: used[name] for name in QUALITY_FIELDS}
 
 
 def check_engine_supports(options: SwapOptions, engine: Engine) -> None:

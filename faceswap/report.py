@@ -51,6 +51,9 @@ class SwapReport:
     (the classic engine's limit; such a frame counts as swapped only if another face on it was)."""
     inference: dict[str, object] = field(default_factory=dict)
     """How the neural models ran: swapper file and precision, restorer precision, IO binding, faces batched."""
+    quality: dict[str, Any] = field(default_factory=dict)
+    """The neural engine's quality options this run swapped with (swapper, pixel_boost, masks, ...: the names of
+    `faceswap.options.QUALITY_FIELDS`); empty when the classic engine ran (it has none)."""
 
     @property
     def coverage(self) -> float:

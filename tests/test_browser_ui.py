@@ -112,7 +112,7 @@ def test_a_person_picks_the_third_person_and_gets_a_playable_swapped_video(
         page: Page, live: LiveApp, media: dict[str, Path], tmp_path: Path) -> None:
     page.goto(live.url)
     # What the newcomer gets, in one calm line; options that cannot work here are disabled, with the reason.
-    expect(page.locator("#engine-line")).to_contain_text("Engine: classic")
+    expect(page.locator("#engine-line")).to_contain_text("Engine: classic", timeout=SERVER_WAIT_MS)
     page.get_by_text("Options", exact=True).click()
     expect(page.locator("#target-gender input").first).to_be_disabled()
     expect(page.locator("#target-gender")).to_contain_text("needs the neural models")
@@ -130,7 +130,7 @@ def test_a_person_picks_the_third_person_and_gets_a_playable_swapped_video(
     assert _page_top(page, "#target-gallery") == pytest.approx(gallery_top, abs=2)
 
     thumbnails.nth(2).click()
-    expect(page.locator("#target-gallery")).to_contain_text("Person 3 — picked", timeout=SERVER_WAIT_MS)
+    expect(page.locator("#target-gallery")).to_contain_text("Person 3 ✓", timeout=SERVER_WAIT_MS)
     expect(page.locator("#target-picked")).to_contain_text("Replacing Person 3.")
     assert "Face 2" not in page.locator("#target-gallery").inner_text()
 
@@ -166,7 +166,7 @@ def test_a_face_picked_on_a_later_frame_is_swapped_on_every_frame(
     expect(page.locator("#notices")).to_contain_text("Found 3 people on frame 15", timeout=SERVER_WAIT_MS)
     page.wait_for_timeout(HUMAN_PAUSE_MS)
     page.locator("#target-gallery button.thumbnail-item").nth(0).click()  # on frame 15, face 0 is person C
-    expect(page.locator("#target-gallery")).to_contain_text("Person 1 — picked", timeout=SERVER_WAIT_MS)
+    expect(page.locator("#target-gallery")).to_contain_text("Person 1 ✓", timeout=SERVER_WAIT_MS)
 
     page.get_by_role("button", name="Swap", exact=True).click()
     expect(page.locator("#job-status input, #job-status textarea")).to_have_value(

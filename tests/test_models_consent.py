@@ -96,3 +96,24 @@ def test_models_download_shows_each_licence(tmp_path: Path, hub: FakeHub, twin_f
     assert run_models(args, store=store) == 0
     err = capsys.readouterr().err
     assert "GFPGANv1.4.onnx" in err and "licence: GFPGAN" in err and "CC BY-NC-SA 4.0" in err
+
+
+def test_the_pages_download_button_says_plainly_when_the_hub_cannot_be_reached(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The UI's "Get the neural models" on a machine that cannot reach the Hub: one plain sentence, no host path,
+    nothing installed (the browser test covers the download that completes)."""
+    import gradio as gr
+    from huggingface_hub import constants
+    from test_models import closed_port
+
+    from faceswap.ui.models_offer import DOWNLOAD_FAILED, ModelsOffer
+
+    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(store_module, "hub_endpoint", lambda: f"http://127.0.0.1:{closed_port()}")
+    runtime = Runtime(connected(tmp_path))
+    with pytest.raises(gr.Error) as caught:
+        ModelsOffer(runtime).download(progress=lambda *args, **kwargs: None)
+    assert caught.value.message == DOWNLOAD_FAILED and str(tmp_path) not in DOWNLOAD_FAILED
+    assert not list((tmp_path / "models").glob("*.onnx"))

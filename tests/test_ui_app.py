@@ -13,7 +13,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +41,7 @@ from media_factory import (
 )
 
 from faceswap.config import Settings
+from faceswap.options import QUALITY_FIELDS
 
 pytestmark = pytest.mark.slow  # real swaps through subprocesses, servers or clients: the full run only
 
@@ -65,16 +66,18 @@ class LiveApp:
 
 
 @contextmanager
-def serve_app(root: Path) -> Iterator[LiveApp]:
-    """The real app (REST + UI) on 127.0.0.1 at a free port, offline, data and models in `root`."""
+def serve_app(root: Path, *, models_dir: Path | None = None, runtime: Callable[[Settings], Any] | None = None,
+              environ: dict[str, str] | None = None) -> Iterator[LiveApp]:
+    """The real app (REST + UI) on 127.0.0.1 at a free port, offline, data and models in `root` (or models in
+    `models_dir`, served by the runtime that `runtime` makes from the settings: twins, say)."""
     from faceswap.server import create_app
 
-    environ = {"FACESWAP_DATA_DIR": str(root / "data"), "FACESWAP_MODELS_DIR": str(root / "models"),
-               "HF_HUB_CACHE": str(root / "hub-cache"), "HF_HUB_OFFLINE": "1"}
+    environ = {"FACESWAP_DATA_DIR": str(root / "data"), "FACESWAP_MODELS_DIR": str(models_dir or root / "models"),
+               "HF_HUB_CACHE": str(root / "hub-cache"), "HF_HUB_OFFLINE": "1", **(environ or {})}
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HF_HUB_OFFLINE", "1")
+        patch.setenv("HF_HUB_OFFLINE", environ["HF_HUB_OFFLINE"])
         settings = Settings.from_env(environ)
-        app = create_app(settings)
+        app = create_app(settings, runtime=runtime(settings) if runtime else None)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -140,11 +143,14 @@ def test_api_has_the_three_endpoints_with_plain_parameters(client: Client) -> No
     assert {"engine", "order", "selection", "frame_cap", "start", "end", "restore", "codeformer_weight",
             "restore_visibility", "output_format"} <= set(swap_params)
     assert len(endpoints["/swap"]["returns"]) == 2
-    # Added last, optional, so positional calls written before it still work.
-    assert swap_params[-1] == "reference_frame" and endpoints["/swap"]["parameters"][-1]["parameter_has_default"]
+    # Added last, optional, so positional calls written before them still work: the reference frame, then the
+    # quality options of the Advanced panel under their SwapOptions names.
+    added = ["reference_frame", *QUALITY_FIELDS]
+    assert swap_params[-len(added):] == added
+    assert all(param["parameter_has_default"] for param in endpoints["/swap"]["parameters"][-len(added):])
     preview_params = [param["parameter_name"] for param in endpoints["/preview"]["parameters"]]
-    assert preview_params[:len(swap_params) - 1] == swap_params[:-1]
-    assert preview_params[-2:] == ["frame", "reference_frame"]
+    assert preview_params[:len(swap_params) - len(added)] == swap_params[:-len(added)]
+    assert preview_params[-len(added) - 1:] == ["frame", *added]
     # Page-only helpers (picking, result display) are not part of the API.
     assert not any("toggle" in name or "show" in name for name in endpoints)
 
@@ -272,7 +278,8 @@ def test_every_parameter_is_described_and_the_video_has_one_name(client: Client)
     for name in ("/detect_faces", "/preview", "/swap"):
         for parameter in endpoints[name]["parameters"]:
             text = parameter["python_type"]["description"]
-            assert 15 < len(text) < 160 and "FileData" not in text, (name, parameter["parameter_name"], text)
+            limit = 300 if parameter["parameter_name"] in QUALITY_FIELDS else 160  # SwapOptions' own texts
+            assert 15 < len(text) < limit and "FileData" not in text, (name, parameter["parameter_name"], text)
     assert endpoints["/detect_faces"]["parameters"][0]["parameter_name"] == "video"
     assert endpoints["/swap"]["parameters"][0]["parameter_name"] == "video"
     assert "detect_faces" in endpoints["/swap"]["parameters"][2]["python_type"]["description"]

@@ -33,10 +33,11 @@ def test_picked_thumbnails_are_framed_and_numbered_the_rest_untouched() -> None:
     thumbs = [(np.ascontiguousarray(patch[:128, :128, ::-1]), picks.person(i))
               for i, patch in enumerate(t1_patches(128))]
     items = picks.gallery_items(thumbs, [3, 1])
-    # People, counted from 1; "picked" with the pick order in words, never a second number that looks like an index.
-    assert [caption for _, caption in items] == ["Person 1", "Person 2 — picked 2nd", "Person 3",
-                                                 "Person 4 — picked 1st", "Person 5", "Person 6"]
-    assert [caption for _, caption in picks.gallery_items(thumbs, [2])][2] == "Person 3 — picked"
+    # People, counted from 1, a tick for the picked ones: short enough to show whole under a thumbnail (the
+    # browser test measures it); the pick order is the number in the green disc and the summary line.
+    assert [caption for _, caption in items] == ["Person 1", "Person 2 ✓", "Person 3", "Person 4 ✓", "Person 5",
+                                                 "Person 6"]
+    assert [caption for _, caption in picks.gallery_items(thumbs, [2])][2] == "Person 3 ✓"
     assert picks.picked_summary([3, 1]) == "Replacing Person 4, then Person 2."
     assert items[0][0] is thumbs[0][0]
     marked, original = items[3][0], thumbs[3][0]

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 from gradio.utils import get_function_description
 
+from faceswap.ui.advanced import AdvancedPanel, option_descriptions
 from faceswap.ui.handlers import UiHandlers
 from faceswap.ui.layout import Page, build_page
 from faceswap.ui.live import build_live_tab
@@ -55,15 +56,18 @@ def build_ui(service: JobService, runtime: Runtime, settings: Settings) -> gr.Bl
     """The web app; mount it with `gr.mount_gradio_app(app, build_ui(...), path="/")`."""
     handlers = UiHandlers(service, runtime, settings)
     offer = ModelsOffer(runtime)
+    panel = AdvancedPanel(runtime)
     retention = max(int(settings.retention_s), CACHE_SWEEP_S)
     endpoints = {"detect_faces": [handlers.detect_faces], "preview": [handlers.swap, handlers.preview],
                  "swap": [handlers.swap]}
-    with DescribedBlocks(endpoints, title="faceswap", delete_cache=(CACHE_SWEEP_S, retention)) as blocks:
+    with DescribedBlocks(endpoints, title="faceswap", delete_cache=(CACHE_SWEEP_S, retention),
+                         option_docs=option_descriptions()) as blocks:
         with gr.Tab("Studio", id="studio"):
             page = build_page(settings.max_frames, Capabilities.of(runtime))
         guard_component(page.video, "video")
         guard_component(page.face, "face")
-        _wire_models(blocks, page, offer)
+        _wire_models(blocks, page, offer, panel)
+        _wire_advanced(blocks, page, panel)
         _wire_faces(page, handlers)
         _wire_swap(page, handlers)
         build_live_tab(blocks, runtime, settings.live_max)  # the Live tab (camera)
@@ -75,10 +79,13 @@ class DescribedBlocks(gr.Blocks):
     """Blocks whose API info describes every parameter of the named endpoints with the handler's docstring
     ("Parameters:" section), where Gradio alone gives only the component's generic type text."""
 
-    def __init__(self, endpoints: dict[str, list[Callable[..., Any]]], **kwargs: Any) -> None:
+    def __init__(self, endpoints: dict[str, list[Callable[..., Any]]], *, option_docs: dict[str, str] | None = None,
+                 **kwargs: Any) -> None:
+        """`option_docs`: texts for parameters named after `SwapOptions` fields that no docstring describes."""
         super().__init__(**kwargs)
-        self._endpoint_docs = {f"/{name}": {key: text for fn in fns
-                                            for key, text in get_function_description(fn)[1].items() if text}
+        self._endpoint_docs = {f"/{name}": {**(option_docs or {}),
+                                            **{key: text for fn in fns
+                                               for key, text in get_function_description(fn)[1].items() if text}}
                                for name, fns in endpoints.items()}
 
     def get_api_info(self, all_endpoints: bool = False, page: str | None = None) -> Any:
@@ -92,15 +99,30 @@ class DescribedBlocks(gr.Blocks):
         return info
 
 
-def _wire_models(blocks: gr.Blocks, page: Page, offer: ModelsOffer) -> None:
+def _wire_models(blocks: gr.Blocks, page: Page, offer: ModelsOffer, panel: AdvancedPanel) -> None:
     state = [page.engine_line, page.get_models_button, page.engine, page.target_gender, page.source_gender,
              page.restore]
     blocks.load(offer.page_state, None, state, **PAGE_ONLY)
     page.get_models_button.click(offer.show_offer, None, [page.models_panel, page.models_text], **PAGE_ONLY)
     page.not_now_button.click(offer.hide_offer, None, [page.models_panel], **PAGE_ONLY)
-    page.download_models_button.click(offer.download, None, [page.models_panel, *state], api_visibility="private",
-                                      concurrency_id="models", concurrency_limit=1,
-                                      show_progress_on=[page.models_text])
+    (page.download_models_button.click(offer.download, None, [page.models_panel, *state],
+                                       api_visibility="private", concurrency_id="models", concurrency_limit=1,
+                                       show_progress_on=[page.models_text])
+     .success(panel.refresh, _panel_inputs(page), page.advanced.outputs(), **PAGE_ONLY))
+
+
+def _panel_inputs(page: Page) -> list[gr.components.Component]:
+    return [page.engine, page.advanced.swapper, page.advanced.pixel_boost]
+
+
+def _wire_advanced(blocks: gr.Blocks, page: Page, panel: AdvancedPanel) -> None:
+    """The Advanced panel follows the models installed (page load), the engine and the swapper chosen."""
+    advanced = page.advanced
+    blocks.load(panel.refresh, _panel_inputs(page), advanced.outputs(), **PAGE_ONLY)
+    page.engine.input(panel.refresh, _panel_inputs(page), advanced.outputs(), **PAGE_ONLY)
+    advanced.swapper.input(panel.refresh, _panel_inputs(page), advanced.outputs(), **PAGE_ONLY)
+    advanced.pixel_boost.input(panel.show_boost_cost, [advanced.swapper, advanced.pixel_boost],
+                               [advanced.pixel_boost], **PAGE_ONLY)
 
 
 def _wire_faces(page: Page, handlers: UiHandlers) -> None:

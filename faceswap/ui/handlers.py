@@ -20,7 +20,7 @@ import numpy as np
 
 from faceswap import inspect
 from faceswap.errors import FaceSwapError, as_faceswap_error
-from faceswap.options import SwapOptions
+from faceswap.options import QUALITY_FIELDS, SwapOptions
 from faceswap.report import coverage_warning
 from faceswap.ui import picks
 from faceswap.ui.status import (
@@ -72,13 +72,16 @@ def build_options(video: str | None, face: str | None, target_faces: str | None,
                   engine: str, order: str, selection: str, target_gender: str, source_gender: str,
                   frame_cap: float | None, start: float | None, end: float | None, restore: str,
                   codeformer_weight: float, restore_visibility: float, output_format: str,
-                  reference_frame: float | None = None) -> SwapOptions:
+                  reference_frame: float | None = None, quality: dict[str, Any] | None = None) -> SwapOptions:
     """SwapOptions from the page's values: empty face indices mean face 0, and a start or end of 0 (or empty)
     means the video's own start or end.
 
     `reference_frame` is the frame the target indices were picked on; it is kept only when indices were given
     (an empty pick means "face 0 wherever it first appears", as before any face search). The core uses it in
-    'track' mode and ignores it for 'per_frame' and 'all'."""
+    'track' mode and ignores it for 'per_frame' and 'all'.
+
+    `quality` holds the Advanced panel's options by their `SwapOptions` names; one left out, None or "" keeps its
+    default."""
     video, face = uploaded_file(video, "video"), uploaded_file(face, "face")
     if not video:
         raise FaceSwapError("invalid_request", "Upload a video first.", field="video")
@@ -91,7 +94,13 @@ def build_options(video: str | None, face: str | None, target_faces: str | None,
         source_faces=(source_faces or "").strip() or "0",
         engine=engine, order=order, selection=selection, target_gender=target_gender, source_gender=source_gender,
         frame_cap=int(frame_cap or 0), start=start or None, end=end or None, restore=restore,
-        codeformer_weight=codeformer_weight, restore_visibility=restore_visibility, output_format=output_format)
+        codeformer_weight=codeformer_weight, restore_visibility=restore_visibility, output_format=output_format,
+        **{name: value for name, value in (quality or {}).items() if value is not None and value != ""})
+
+
+def quality_of(*values: Any) -> dict[str, Any]:
+    """The Advanced panel's values (in `QUALITY_FIELDS` order) by their `SwapOptions` names."""
+    return dict(zip(QUALITY_FIELDS, values, strict=True))
 
 
 class UiHandlers:
@@ -189,12 +198,16 @@ class UiHandlers:
     def _preview(self, video: str | None, face: str | None, target_faces: str, source_faces: str, engine: str,
                  order: str, selection: str, target_gender: str, source_gender: str, frame_cap: float,
                  start: float, end: float, restore: str, codeformer_weight: float, restore_visibility: float,
-                 output_format: str, frame: float | None,
-                 reference_frame: float | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+                 output_format: str, frame: float | None, reference_frame: float | None = None,
+                 swapper: str | None = None, pixel_boost: str | None = None, swapper_weight: float | None = None,
+                 mask: list[str] | None = None, mask_blur: float | None = None, mask_padding: str | None = None,
+                 mask_regions: list[str] | None = None, mask_areas: list[str] | None = None,
+                 mask_occluder: str | None = None,
+                 mask_parser: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """One frame swapped as the whole run would swap it.
 
-        The parameters take the same values as `swap`'s; face indices count on `reference_frame` when given (in
-        'track' mode), else on the rendered frame.
+        The parameters take the same values as `swap`'s (the quality options too); face indices count on
+        `reference_frame` when given (in 'track' mode), else on the rendered frame.
 
         Parameters:
             frame: which frame to render swapped, 0 = the first
@@ -206,7 +219,9 @@ class UiHandlers:
         with shown_to_user("preview"):
             options = build_options(video, face, target_faces, source_faces, engine, order, selection,
                                     target_gender, source_gender, frame_cap, start, end, restore,
-                                    codeformer_weight, restore_visibility, output_format, reference_frame)
+                                    codeformer_weight, restore_visibility, output_format, reference_frame,
+                                    quality_of(swapper, pixel_boost, swapper_weight, mask, mask_blur, mask_padding,
+                                               mask_regions, mask_areas, mask_occluder, mask_parser))
             result = inspect.preview_frame(options, self.runtime, int(frame or 0))
         info = {"engine": result.engine, "frame": int(frame or 0), "faces_swapped": result.faces_swapped,
                 "notices": list(result.notices)}
@@ -223,7 +238,10 @@ class UiHandlers:
     def swap(self, video: str | None, face: str | None, target_faces: str, source_faces: str, engine: str,
              order: str, selection: str, target_gender: str, source_gender: str, frame_cap: float, start: float,
              end: float, restore: str, codeformer_weight: float, restore_visibility: float, output_format: str,
-             reference_frame: float | None = None,
+             reference_frame: float | None = None, swapper: str | None = None, pixel_boost: str | None = None,
+             swapper_weight: float | None = None, mask: list[str] | None = None, mask_blur: float | None = None,
+             mask_padding: str | None = None, mask_regions: list[str] | None = None,
+             mask_areas: list[str] | None = None, mask_occluder: str | None = None, mask_parser: str | None = None,
              progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, dict[str, Any]]]:  # noqa: B008
         """Swap faces through a whole video as a job on the server's queue; the result keeps its sound and timing.
 
@@ -257,7 +275,9 @@ class UiHandlers:
         with shown_to_user("swap"):
             options = build_options(video, face, target_faces, source_faces, engine, order, selection,
                                     target_gender, source_gender, frame_cap, start, end, restore,
-                                    codeformer_weight, restore_visibility, output_format, reference_frame)
+                                    codeformer_weight, restore_visibility, output_format, reference_frame,
+                                    quality_of(swapper, pixel_boost, swapper_weight, mask, mask_blur, mask_padding,
+                                               mask_regions, mask_areas, mask_occluder, mask_parser))
             job = self.service.submit(options, meta={"door": "gradio"})
         log.info("ui: submitted job %s", job.id)
         settled = False

@@ -13,6 +13,7 @@ from typing import Any
 import gradio as gr
 
 from faceswap.options import ENGINES, GENDERS, ORDERS, OUTPUT_FORMATS, RESTORES, SELECTIONS, SwapOptions
+from faceswap.ui.advanced import Advanced, build_advanced
 from faceswap.ui.status import Capabilities, option_reasons
 from faceswap.ui.status import engine_line as engine_line_text
 
@@ -91,6 +92,8 @@ class Page:
     result_gif: gr.Image
     download: gr.File
     report: gr.JSON
+    advanced: Advanced
+    """The quality options (swapper, pixel boost, masks): the swap and preview endpoints' last parameters."""
 
     def option_inputs(self) -> list[gr.components.Component]:
         """The swap options every run endpoint takes first, in the order of `build_options`' parameters."""
@@ -100,11 +103,11 @@ class Page:
 
     def swap_inputs(self) -> list[gr.components.Component]:
         """The swap endpoint's inputs, in the order of `UiHandlers.swap`'s parameters."""
-        return [*self.option_inputs(), self.reference_frame]
+        return [*self.option_inputs(), self.reference_frame, *self.advanced.inputs()]
 
     def preview_inputs(self) -> list[gr.components.Component]:
         """The preview endpoint's inputs, in the order of `UiHandlers.preview`'s parameters."""
-        return [*self.option_inputs(), self.frame, self.reference_frame]
+        return [*self.option_inputs(), self.frame, self.reference_frame, *self.advanced.inputs()]
 
 
 def build_page(max_frames: int, caps: Capabilities) -> Page:
@@ -204,6 +207,7 @@ def build_page(max_frames: int, caps: Capabilities) -> Page:
                                       placeholder="0", elem_id="target-faces")
             source_faces = gr.Textbox(value="", label="People from the photo, as numbers", placeholder="0",
                                       info="0 = Person 1 of the photo (empty: 0).", elem_id="source-faces")
+    advanced = build_advanced(caps)
     with gr.Accordion("Details for developers (JSON)", open=False, elem_id="details"), gr.Row():
         target_listing = gr.JSON(label="Video faces")
         source_listing = gr.JSON(label="Photo faces")
@@ -214,7 +218,8 @@ def build_page(max_frames: int, caps: Capabilities) -> Page:
                 target_listing, gr.State([]), source_gallery, source_summary, source_faces, source_listing,
                 gr.State([]), engine, order, selection, target_gender, source_gender, frame_cap, start, end, restore,
                 codeformer_weight, restore_visibility, output_format, preview_button, swap_button, cancel_button,
-                job_status, notices, preview_image, preview_info, result_video, result_gif, download, report)
+                job_status, notices, preview_image, preview_info, result_video, result_gif, download, report,
+                advanced)
 
 
 def engine_choices(caps: Capabilities) -> list[tuple[str, str]]:

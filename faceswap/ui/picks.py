@@ -15,27 +15,21 @@ Thumb = tuple[np.ndarray, str]
 
 PICK_COLOUR = (34, 197, 94)  # RGB green
 BORDER = 6
+PICKED_MARK = "✓"
+"""After a picked person's caption. Captions stay this short ("Person 3 ✓") so a thumbnail shows them whole at
+1366 px wide; the pick order is the number in the green disc and the "Replacing ..." line under the gallery."""
 
 
 def thumbs_from_listing(faces: Sequence[object]) -> list[Thumb]:
     """Gallery entries for `FoundFace`s: the BGR thumbnail turned RGB, captioned as a person ("Person 1" is
-    index 0: people count from one, the API's indices from zero), with gender and age when known."""
-    thumbs = []
-    for face in faces:
-        details = [detail for detail in (getattr(face, "gender", None), getattr(face, "age", None)) if detail]
-        caption = person(face.index) + (f" ({', '.join(str(d) for d in details)})" if details else "")
-        thumbs.append((np.ascontiguousarray(face.thumbnail[:, :, ::-1]), caption))
-    return thumbs
+    index 0: people count from one, the API's indices from zero). Gender and age stay in the listing (the
+    developers' JSON): in a caption they were cut off ("Person 3 (male, 3…")."""
+    return [(np.ascontiguousarray(face.thumbnail[:, :, ::-1]), person(face.index)) for face in faces]
 
 
 def person(index: int) -> str:
     """How the page names the face at API index `index`."""
     return f"Person {index + 1}"
-
-
-def ordinal(position: int) -> str:
-    suffix = "th" if 10 <= position % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(position % 10, "th")
-    return f"{position}{suffix}"
 
 
 def picked_summary(picks: Sequence[int], what: str = "Replacing") -> str:
@@ -65,14 +59,13 @@ def format_picks(picks: Sequence[int]) -> str:
 
 
 def gallery_items(thumbs: Sequence[Thumb], picks: Sequence[int]) -> list[tuple[np.ndarray, str]]:
-    """Thumbnails with the picked ones framed in green; captions say "picked", and with several picks which one
-    came first (the pick order pairs them with the photo's faces)."""
+    """Thumbnails with the picked ones framed in green, numbered in pick order (which pairs them with the photo's
+    faces), and their captions ticked."""
     items = []
     for index, (image, caption) in enumerate(thumbs):
         if index in picks:
             position = list(picks).index(index) + 1
-            order = f" {ordinal(position)}" if len(picks) > 1 else ""
-            items.append((mark_picked(image, position), f"{caption} — picked{order}"))
+            items.append((mark_picked(image, position), f"{caption} {PICKED_MARK}"))
         else:
             items.append((image, caption))
     return items

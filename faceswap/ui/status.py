@@ -31,16 +31,23 @@ class Capabilities:
     """Per restorer ('gfpgan', 'codeformer'): its model is here."""
     can_download: bool
     """This server may download models (settings allow it)."""
+    present: frozenset[str] = frozenset()
+    """Registry names of the neural engine's and the quality tools' files that are here (analysis models, swappers,
+    converters, occluders, parsers): which swappers and masks the Advanced panel offers."""
 
     @classmethod
     def of(cls, runtime: Runtime) -> Capabilities:
         from faceswap.engines.neural import NEURAL_MODELS
+        from faceswap.models.registry import REGISTRY
         from faceswap.restore import RESTORER_MODELS
 
         models = runtime.models
+        roles = ("detector", "recognizer", "genderage", "swapper", "converter", "occluder", "parser")
+        present = frozenset(name for name, spec in REGISTRY.items()
+                            if spec.role in roles and name in models.specs and models.present([name]))
         return cls(neural=models.present(NEURAL_MODELS),
                    restorers={kind: models.present(names) for kind, names in RESTORER_MODELS.items()},
-                   can_download=bool(runtime.settings.allow_model_download))
+                   can_download=bool(runtime.settings.allow_model_download), present=present)
 
 
 def engine_line(caps: Capabilities) -> str:
