@@ -37,7 +37,9 @@ from faceswap.pipeline import (
     _background,
     _Encoder,
     check_engine_supports,
+    inference_used,
     prepare_sources,
+    quality_used,
     seed_from_reference_frame,
 )
 from faceswap.report import Progress
@@ -208,5 +210,6 @@ def process_segment(options: SwapOptions, runtime: Runtime, plan: SplitPlan, ind
     record.update(frames=len(faces), faces=faces, swapped=swapped, turned=turned, engine=engine.name,
                   provider=engine.provider, elapsed_s=round(time.monotonic() - started, 3),
                   notices=[*engine.notices, *runtime.restorer_notices(options.restore),
-                           *runtime.masker_notices(options)])
+                           *runtime.masker_notices(options)],
+                  inference=inference_used(engine, setup.restorer), quality=quality_used(options, engine))
     return record

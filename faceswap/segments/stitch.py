@@ -93,4 +93,5 @@ def merged_report(records: Sequence[dict[str, Any]], options: SwapOptions, info:
         faces_per_frame=stats.face_counts(), width=info.width, height=info.height, fps=float(info.fps),
         duration_s=stats.duration_s, has_audio=info.has_audio, output_format="mp4", restore=options.restore,
         elapsed_s=round(elapsed_s, 3), frames_missed=stats.missed, notices=notices,
-        frames_skipped_turned=stats.frames_skipped_turned)
+        frames_skipped_turned=stats.frames_skipped_turned, inference=dict(first.get("inference", {})),
+        quality=dict(first.get("quality", {})))
