@@ -49,6 +49,8 @@ class SwapReport:
     frames_skipped_turned: int = 0
     """Frames on which a chosen face was left untouched because it was turned further than the engine can swap
     (the classic engine's limit; such a frame counts as swapped only if another face on it was)."""
+    restore_blend: int = 100
+    """0–100: how much of the restored face was mixed over the swapped one (with `restore` other than none)."""
 
     @property
     def coverage(self) -> float:

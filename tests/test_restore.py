@@ -1,5 +1,7 @@
-"""Face restoration with GFPGAN and CodeFormer twins: the face region changes by the visibility given, CodeFormer
-receives the weight given, nothing outside the face's region is written, and wrong files are refused."""
+"""Face restoration with GFPGAN, CodeFormer, GPEN-BFR and RestoreFormer++ twins: the face region changes by the
+visibility given, CodeFormer receives the weight given, each enhancer's normalisation and template round-trip, the
+restore blend mixes the restored face over the swapped one, nothing outside the face's region is written, and wrong
+files are refused."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import cv2
 import media_factory as mf
 import numpy as np
 import pytest
+from quality_twins import ENHANCER_TEMPLATES, ENHANCERS, build_enhancer
 from twins import build_codeformer, build_gfpgan, known_faces
 
 from faceswap.errors import FaceSwapError
@@ -102,7 +105,7 @@ def test_restoration_follows_the_face_not_the_frame(restorers: dict[str, dict[st
 
 def test_wrong_restorer_files_are_refused(restorers: dict[str, dict[str, Path]]) -> None:
     files = restorers["real"]
-    assert RESTORER_MODELS == {"gfpgan": ("gfpgan_1.4",), "codeformer": ("codeformer",)}
+    assert RESTORER_MODELS["gfpgan"] == ("gfpgan_1.4",) and RESTORER_MODELS["codeformer"] == ("codeformer",)
     with pytest.raises(FaceSwapError) as info:
         load_restorer("gfpgan", {"gfpgan_1.4": files["codeformer"]}, SessionFactory(("cpu",)))
     assert info.value.code == "model_not_available" and "fidelity weight" in info.value.message
@@ -125,3 +128,73 @@ def test_restoration_works_on_faces_found_by_the_classic_engine(restorers: dict[
     rows, cols = face_centre(face)
     assert np.all(out[rows, cols] >= 250)
     assert np.array_equal(out[region_outside(frame, face)], frame[region_outside(frame, face)])
+
+
+# ------------------------------------------------------------------------------------------------ more enhancers
+def kind_of(name: str) -> str:
+    return next(kind for kind, names in RESTORER_MODELS.items() if names == (name,))
+
+
+def test_the_restore_choices_are_the_registry_restorers_with_their_terms() -> None:
+    from faceswap.models.registry import REGISTRY, names_with_role
+    from faceswap.options import RESTORES
+
+    assert RESTORES[0] == "none"
+    assert {name for (name,) in RESTORER_MODELS.values()} == set(names_with_role("restorer"))
+    assert set(RESTORES[1:]) == set(RESTORER_MODELS)
+    for name, (size, template) in ENHANCERS.items():
+        spec = REGISTRY[name]
+        assert (spec.role, spec.input_size, spec.template) == ("restorer", size, template), name
+    for name in ("gpen_bfr_256", "gpen_bfr_512", "gpen_bfr_1024", "gpen_bfr_2048"):
+        assert "non-commercial" in REGISTRY[name].licence and REGISTRY[name].checksum_note.startswith("unchecked")
+        assert REGISTRY[name].url == f"https://huggingface.co/facefusion/models-3.0.0/resolve/main/{name}.onnx"
+    assert "Apache-2.0" in REGISTRY["restoreformer_plus_plus"].licence
+
+
+@pytest.mark.parametrize("name", list(ENHANCERS))
+def test_each_enhancer_round_trips_its_normalisation_and_template(tmp_path: Path, scene: tuple[np.ndarray, Face],
+                                                                  name: str) -> None:
+    size, template = ENHANCERS[name]
+    frame, face = scene
+    rows, cols = face_centre(face)
+    outside = region_outside(frame, face) if size == SIZE and template == "ffhq_512" else None
+    echo = build_enhancer(tmp_path / "echo.onnx", size, template=template)
+    restorer = load_restorer(kind_of(name), {name: echo}, SessionFactory(("cpu",)))
+    out = restorer.restore(frame.copy(), face, visibility=1.0, codeformer_weight=0.5)
+    # [-1, 1] in and back: the face comes back as it was (a [0, 1] feed, or BGR, would shift its colours)
+    assert np.abs(out[rows, cols].astype(float) - frame[rows, cols].astype(float)).mean() < 2
+    if outside is not None:
+        assert np.array_equal(out[outside], frame[outside])
+
+    probe = build_enhancer(tmp_path / "probe.onnx", size, template=template, probe=True)
+    restorer = load_restorer(kind_of(name), {name: probe}, SessionFactory(("cpu",)))
+    out = restorer.restore(frame.copy(), face, visibility=1.0, codeformer_weight=0.5)
+    # where the face's key points sit on the model's template (least squares, MODELS.md §7), the crop came back
+    points = np.asarray(ENHANCER_TEMPLATES[template]) * size
+    for x, y in np.rint(transform_points(points, cv2.invertAffineTransform(estimate_similarity(face.kps, points)))
+                        ).astype(int):
+        window = (slice(y - 1, y + 2), slice(x - 1, x + 2))
+        assert np.median(np.abs(out[window].astype(float) - frame[window].astype(float))) < 12, (name, x, y)
+    eyes, mouth = face.kps[:2].mean(axis=0), face.kps[3:].mean(axis=0)
+    x, y = np.rint(eyes + 0.5 * (eyes - mouth)).astype(int)  # the forehead: off every disc, so black
+    assert frame[y - 1:y + 2, x - 1:x + 2].mean() > 60 and out[y - 1:y + 2, x - 1:x + 2].mean() < 25
+
+
+def test_enhancer_files_of_another_size_or_kind_are_refused(tmp_path: Path,
+                                                           restorers: dict[str, dict[str, Path]]) -> None:
+    factory = SessionFactory(("cpu",))
+    at_512 = build_enhancer(tmp_path / "512.onnx", 512)
+    with pytest.raises(FaceSwapError) as info:
+        load_restorer("gpen_bfr_256", {"gpen_bfr_256": at_512}, factory)
+    assert info.value.code == "model_not_available" and "512 px" in info.value.message
+    assert "256 px" in info.value.message and str(tmp_path) not in info.value.message
+    with pytest.raises(FaceSwapError) as info:
+        load_restorer("gpen_bfr_2048", {"gpen_bfr_2048": at_512}, factory)
+    assert "2048 px" in info.value.message
+    with pytest.raises(FaceSwapError) as info:  # CodeFormer's weighted file is no GPEN
+        load_restorer("gpen_bfr_512", {"gpen_bfr_512": restorers["real"]["codeformer"]}, factory)
+    assert "fidelity weight" in info.value.message
+    unsized = build_enhancer(tmp_path / "unsized.onnx", 512, symbolic=True)
+    with pytest.raises(FaceSwapError) as info:  # a restorer of unknown size: never a guess
+        load_restorer("restoreformer_plus_plus", {"restoreformer_plus_plus": unsized}, factory)
+    assert info.value.code == "model_not_available" and "match no model" in info.value.message

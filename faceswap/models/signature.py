@@ -24,7 +24,7 @@ KIND_LABELS: dict[str, str] = {
     "recognizer": "an ArcFace face recognizer (w600k_r50)",
     "genderage": "a gender/age model (genderage)",
     "swapper": "a face swapper (an aligned face and a 512-d identity in, the swapped face out)",
-    "restorer": "a single-input face restorer (GFPGAN)",
+    "restorer": "a single-input face restorer (GFPGAN, GPEN-BFR, RestoreFormer++)",
     "weighted_restorer": "a face restorer with a fidelity weight (CodeFormer)",
     "occluder": "an XSeg occluder (NHWC [1,256,256,3] in, a [1,256,256,1] mask out)",
     "parser": "a BiSeNet face parser ([1,3,512,512] in, [1,19,512,512] class logits out)",

@@ -8,7 +8,8 @@ target selector. `process(frame)` returns the swapped frame and what it found th
 2. per target, the crop stages (`swap.stages`): align → box and occlusion masks on the target's crop → swap (at
    the boosted size) → region and area masks on the swapped crop → combine by minimum → paste;
    a swapper that works on the whole frame (classic) does its own warp and blend instead;
-3. per target, restore (its own align on the restorer's template → restore → box mask → paste).
+3. per target, restore (its own align on the restorer's template → restore → box mask → paste with opacity
+   `restore_visibility · restore_blend / 100`; blend 0 skips the restorer, so the swapped face stays as it is).
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class SwapParams:
     mask_areas: tuple[str, ...] = tuple(masks.AREA_POINTS)
     restore_visibility: float = 1.0
     codeformer_weight: float = 0.95
+    restore_blend: int = 100
+    """0–100: how much of the restored crop shows over the unrestored (swapped) one (FaceFusion's enhancer blend)."""
     swapper_weight: float = 0.5
     """Identity strength (MODELS.md §17.0 balance); 0.5 leaves the source identity as it is."""
 
@@ -59,7 +62,8 @@ class SwapParams:
         return cls(pixel_boost=options.pixel_boost_size, mask=tuple(options.mask), mask_blur=options.mask_blur,
                    mask_padding=options.mask_padding, mask_regions=tuple(options.mask_regions),
                    mask_areas=tuple(options.mask_areas), restore_visibility=options.restore_visibility,
-                   codeformer_weight=options.codeformer_weight, swapper_weight=options.swapper_weight)
+                   codeformer_weight=options.codeformer_weight, restore_blend=options.restore_blend,
+                   swapper_weight=options.swapper_weight)
 
     def boost_factor(self, model_size: int) -> int:
         """t in 'the model runs t² times per face': the boosted size over the model's size."""
@@ -192,8 +196,9 @@ class SwapSession:
         image = frame.copy()
         for assignment in assignments:
             image = self._swap_face(image, assignment.face, self.sources[assignment.source])
-        if self.restorer is not None:
+        if self.restorer is not None and self.params.restore_blend > 0:
+            opacity = self.params.restore_visibility * self.params.restore_blend / 100
             for assignment in assignments:
-                image = self.restorer.restore(image, assignment.face, visibility=self.params.restore_visibility,
+                image = self.restorer.restore(image, assignment.face, visibility=opacity,
                                               codeformer_weight=self.params.codeformer_weight)
         return FrameResult(image, len(tracked), len(assignments), skipped)
