@@ -8,6 +8,9 @@
   `echo`: the input itself (a wrong normalisation shows as a colour shift); `probe`: the input only on discs
   around the five points of the template MODELS.md gives that model, black (-1) elsewhere (a wrong template puts
   the face's key points in the black).
+- **1k3d68** (landmarker, MODELS.md §6/§13): `data` ['None',3,192,192] → `fc1` ['None',3309], Sub and Mul nodes
+  first (so raw pixels are fed, as with the real file); fixed (x, y, z) triples whatever the face: the last 68 are
+  `LANDMARKS_68` in crop units of [-1, 1].
 """
 
 from __future__ import annotations
@@ -108,4 +111,33 @@ def with_enhancer(twins: TwinSet, name: str, *, probe: bool = False) -> TwinSet:
     size, template = ENHANCERS[name]
     paths = dict(twins.paths)
     paths[name] = build_enhancer(twins.directory / REGISTRY[name].filename, size, template=template, probe=probe)
+    return replace(twins, paths=paths, specs=twin_specs(paths))
+
+
+def twin_landmarks_68(mouth_at: tuple[float, float] = (0.0, -0.45), radius: float = 0.12) -> np.ndarray:
+    """68 points in the landmark crop's [-1, 1] units: the mouth (48-67) a ring of `radius` around `mouth_at` (by
+    default on the forehead, far from the real mouth), every other point at the crop's centre."""
+    points = np.zeros((68, 2), np.float32)
+    angles = np.linspace(0, 2 * np.pi, 20, endpoint=False)
+    points[48:] = np.stack([mouth_at[0] + radius * np.cos(angles), mouth_at[1] + radius * np.sin(angles)], axis=1)
+    return points
+
+
+def build_1k3d68(path: Path, points: np.ndarray | None = None) -> Path:
+    """Landmark twin: `fc1` = 1035 zero triples, then the 68 points (z = 0), plus 0 x the input's mean."""
+    points = twin_landmarks_68() if points is None else points
+    triples = np.zeros((1103, 3), np.float32)
+    triples[-68:, :2] = points
+    g = GraphBuilder("lmk")
+    centred = g.op("Sub", ["data", g.const(127.5)], name="Sub_0")  # insightface: mxnet-style, normalises itself
+    scaled = g.op("Mul", [centred, g.const(0.0078125)], name="Mul_1")
+    anchor = g.op("Mul", [g.op("ReduceMean", [scaled], axes=[1, 2, 3], keepdims=0), g.const(0.0)])
+    anchor = g.op("Unsqueeze", [anchor, g.const(np.array([1]), dtype=np.int64)])
+    g.op("Add", [g.const(triples.reshape(1, 3309)), anchor], output="fc1")
+    return g.save(path, [tensor("data", ["None", 3, 192, 192])], [tensor("fc1", ["None", 3309])])
+
+
+def with_landmarker(twins: TwinSet, points: np.ndarray | None = None) -> TwinSet:
+    paths = dict(twins.paths)
+    paths["1k3d68"] = build_1k3d68(twins.directory / REGISTRY["1k3d68"].filename, points)
     return replace(twins, paths=paths, specs=twin_specs(paths))

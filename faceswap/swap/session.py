@@ -95,6 +95,9 @@ class Maskers:
     """`mask(crop) -> Mask` (engines.neural.maskers.XsegOccluder)."""
     parser: Any = None
     """`labels(crop) -> class map` (engines.neural.maskers.BisenetParser)."""
+    landmarker: Any = None
+    """`landmarks(frame, face) -> (68, 2)` (engines.neural.landmarker.Landmarker68) for the area mask; None: the
+    face's own 68 landmarks, or 68 estimated from its five key points."""
 
 
 class CropFaceStep:
@@ -127,6 +130,8 @@ class CropFaceStep:
         if "region" in self.params.mask:
             layers.append(masks.region_mask(self.maskers.parser.labels(swapped), self.params.mask_regions, self.size))
         if "area" in self.params.mask:
+            if self.maskers.landmarker is not None:
+                face = face.replace(landmarks=self.maskers.landmarker.landmarks(frame, face))
             points = transform_points(masks.landmarks_68(face), matrix)
             layers.append(masks.area_mask(points, self.params.mask_areas, self.size))
         return stages.paste(frame, swapped, matrix, stages.combine_masks(layers))
