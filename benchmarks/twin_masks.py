@@ -9,8 +9,8 @@ facts allow, with random weights.
   MODELS.md §17.0). The twin: BiSeNet's ResNet-18 context path at 512x512, 128-channel refinement of the 1/32 and
   1/16 features, fusion with the 1/8 features, a 3x3 256-channel head, 19 classes, bilinear x8:
   `input` [1,3,512,512] → `output` [1,19,512,512].
-- **xseg** (occluder) — no compute is published; xseg_3 is 70.3 MB (≈ 17.6 M parameters). The twin: a 5-level
-  U-Net (32…512 channels, 6 levels, two 3x3 convs a level) on the NHWC input transposed to NCHW, sigmoid, transposed back:
+- **xseg** (occluder) — no compute is published; xseg_3 is 70.3 MB (≈ 17.6 M parameters). The twin: a 6-level
+  U-Net (32…512 channels, two 3x3 convs a level) on the NHWC input transposed to NCHW, sigmoid, transposed back:
   `input` [1,256,256,3] → `output` [1,256,256,1].
 """
 
