@@ -19,6 +19,7 @@ from benchmarks import quality  # noqa: E402
 from faceswap.models.signature import Signature  # noqa: E402
 
 
+@pytest.mark.slow  # tiny twins, but 20 inswapper calls and a 512 parser pass: several seconds on 2 shared cores
 def test_the_quality_benchmark_prints_each_stage_at_each_boost(tmp_path: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     assert quality.main(["--scale", "0.02", "--out", str(tmp_path), "--repeats", "1", "--boost", "native",

@@ -152,7 +152,8 @@ def test_the_restore_choices_are_the_registry_restorers_with_their_terms() -> No
     assert "Apache-2.0" in REGISTRY["restoreformer_plus_plus"].licence
 
 
-@pytest.mark.parametrize("name", list(ENHANCERS))
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if size > 1024 else name
+                                  for name, (size, _) in ENHANCERS.items()])  # 2048 px crops: seconds on 2 cores
 def test_each_enhancer_round_trips_its_normalisation_and_template(tmp_path: Path, scene: tuple[np.ndarray, Face],
                                                                   name: str) -> None:
     size, template = ENHANCERS[name]
