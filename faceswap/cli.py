@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     swap.add_argument("--restore", choices=RESTORES, default="none")
     swap.add_argument("--codeformer-weight", type=float, default=0.95, metavar="W")
     swap.add_argument("--restore-visibility", type=float, default=1.0, metavar="V")
+    swap.add_argument("--restore-blend", type=int, default=100, metavar="0-100",
+                      help="restored face mixed over the swapped one: 0 leaves it unrestored, 100 (default) shows the "
+                           "restorer's output (FaceFusion's enhancer blend; its default is 80)")
     swap.add_argument("--format", choices=OUTPUT_FORMATS, default="same", dest="output_format")
     swap.add_argument("--swapper", choices=SWAPPERS, default=DEFAULT_SWAPPER, help="the neural engine's swap model")
     swap.add_argument("--pixel-boost", choices=PIXEL_BOOSTS, default="native",
@@ -173,7 +176,8 @@ def _swap(args: argparse.Namespace) -> int:
         selection=args.selection, reference_frame=args.reference_frame, target_gender=args.target_gender,
         source_gender=args.source_gender, frame_cap=args.frame_cap, start=args.start, end=args.end,
         engine=args.engine, restore=args.restore, codeformer_weight=args.codeformer_weight,
-        restore_visibility=args.restore_visibility, output_format=args.output_format, swapper=args.swapper,
+        restore_visibility=args.restore_visibility, restore_blend=args.restore_blend,
+        output_format=args.output_format, swapper=args.swapper,
         pixel_boost=args.pixel_boost, swapper_weight=args.swapper_weight, mask=args.mask, mask_blur=args.mask_blur,
         mask_padding=args.mask_padding, mask_regions=args.mask_regions, mask_areas=args.mask_areas,
         mask_occluder=args.mask_occluder, mask_parser=args.mask_parser)

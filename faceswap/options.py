@@ -11,14 +11,14 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from faceswap.errors import FaceSwapError
-from faceswap.models.registry import REGISTRY, names_with_role
+from faceswap.models.registry import REGISTRY, RESTORE_CHOICES, names_with_role
 from faceswap.swap.masks import MaskArea, MaskRegion, MaskType
 
 Order = Literal["left_to_right", "largest_first"]
 Selection = Literal["track", "per_frame"]
 Gender = Literal["any", "male", "female"]
 EngineChoice = Literal["auto", "neural", "classic"]
-Restore = Literal["none", "gfpgan", "codeformer"]
+Restore = Literal[("none", *RESTORE_CHOICES)]  # type: ignore[valid-type]  # the registry's restorers
 OutputFormat = Literal["same", "mp4", "gif"]
 SwapperChoice = Literal[names_with_role("swapper")]  # type: ignore[valid-type]  # the registry's swappers
 PixelBoost = Literal["native", "256", "384", "512", "768", "1024"]
@@ -113,6 +113,10 @@ class SwapOptions(BaseModel):
     restore: Restore = Field("none", description="Face restoration after the swap.")
     codeformer_weight: float = Field(0.95, ge=0, le=1, description="CodeFormer fidelity: 0 quality, 1 fidelity.")
     restore_visibility: float = Field(1.0, ge=0.1, le=1, description="How much of the restored face shows.")
+    restore_blend: int = Field(
+        100, ge=0, le=100, description="Restored face mixed with the unrestored (swapped) one, 0–100 as FaceFusion's "
+                                       "face_enhancer_blend (its default is 80): 0 leaves the swapped face as it is, "
+                                       "100 shows the restorer's output; applied on top of restore_visibility.")
     output_format: OutputFormat = Field("same", description="'same' keeps GIF as GIF and makes MP4 otherwise.")
     swapper: SwapperChoice = Field(
         DEFAULT_SWAPPER, description="The neural engine's swap model; all but inswapper_128 are optional downloads "

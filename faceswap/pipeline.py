@@ -82,7 +82,7 @@ def run(options: SwapOptions, runtime: Runtime, output: Path, *, progress: Progr
         restore=options.restore, elapsed_s=round(time.monotonic() - started, 3), frames_missed=stats.missed,
         notices=[*engine.notices, *runtime.restorer_notices(options.restore), *runtime.masker_notices(options)],
         frames_skipped_turned=stats.frames_skipped_turned, inference=inference_used(engine, restorer),
-        quality=quality_used(options, engine))
+        quality=quality_used(options, engine), restore_blend=options.restore_blend)
     log.info("swapped %d/%d frames with the %s engine in %.1f s", stats.frames_swapped, stats.frames,
              engine.name, report.elapsed_s)
     return SwapResult(output=output, report=report)

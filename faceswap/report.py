@@ -54,6 +54,8 @@ class SwapReport:
     quality: dict[str, Any] = field(default_factory=dict)
     """The neural engine's quality options this run swapped with (swapper, pixel_boost, masks, ...: the names of
     `faceswap.options.QUALITY_FIELDS`); empty when the classic engine ran (it has none)."""
+    restore_blend: int = 100
+    """0–100: how much of the restored face was mixed over the swapped one (with `restore` other than none)."""
 
     @property
     def coverage(self) -> float:

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+LANDMARKER = "1k3d68"
+"""The 68-point landmark model the area mask uses when its file is present (else 68 points estimated from 5)."""
+
 
 class Runtime:
     def __init__(self, settings: Settings | None = None, *, models: ModelStore | None = None) -> None:
@@ -79,21 +82,30 @@ class Runtime:
 
         return Maskers(occluder=self._masker(options.mask_occluder, "occluder") if "occlusion" in options.mask
                        else None,
-                       parser=self._masker(options.mask_parser, "parser") if "region" in options.mask else None)
+                       parser=self._masker(options.mask_parser, "parser") if "region" in options.mask else None,
+                       landmarker=self._masker(LANDMARKER, "landmarker") if "area" in options.mask
+                       and self.models.present([LANDMARKER]) else None)
 
     def masker_notices(self, options: SwapOptions) -> list[str]:
         """What a run's report should say about the mask models' files (an unverified file in use)."""
         names = [name for kind, name in (("occlusion", options.mask_occluder), ("region", options.mask_parser))
                  if kind in options.mask]
-        return self.models.notices(names) if names else []
+        notices = self.models.notices(names) if names else []
+        if "area" in options.mask and not self.models.present([LANDMARKER]):
+            notices.append(f"The area mask used 68 landmarks estimated from 5 key points; with {LANDMARKER} "
+                           f"installed (`python -m faceswap models download {LANDMARKER}`) it uses measured ones.")
+        return notices
 
     def _masker(self, name: str, role: str) -> object:
+        from faceswap.engines.neural.landmarker import load_landmarker
         from faceswap.engines.neural.maskers import load_masker
 
         with self._lock:
             if name not in self._maskers:
                 paths = self.models.ensure((name,), download=may_download_unasked(self.settings))
-                self._maskers[name] = load_masker(name, role, paths[name], self.sessions.runner(paths[name]))
+                session = self.sessions.runner(paths[name])
+                self._maskers[name] = (load_landmarker(name, paths[name], session) if role == "landmarker"
+                                       else load_masker(name, role, paths[name], session))
             return self._maskers[name]
 
     def _classic(self) -> Engine:

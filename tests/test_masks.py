@@ -4,13 +4,14 @@ target's mouth are kept."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import media_factory as mf
 import numpy as np
 import pytest
-from quality_twins import build_bisenet, build_xseg, with_mask_models
+from quality_twins import build_bisenet, build_xseg, twin_landmarks_68, with_landmarker, with_mask_models
 from twins import HANKS_KPS, TwinSet, build_twin_set, twin_runtime
 
 from faceswap import pipeline
@@ -232,3 +233,84 @@ def test_every_rest_dialect_takes_the_quality_extensions() -> None:
         build_options({"video": "v", "face": "f", **quality_options(
             wavespeed.FaceSwapInput(video="v", face_image="f", mask="hat"))}, {})
     assert info.value.code == "invalid_request" and info.value.field and "mask" in info.value.field
+
+
+# ------------------------------------------------------------------------------------------------ 68 landmarks
+def landmark_crop_to_frame(points: np.ndarray, bbox: np.ndarray) -> np.ndarray:
+    """MODELS.md §6 by hand: a 192 crop centred on the box, its longer side at 192/1.5; `(p + 1) * 96` in it."""
+    x1, y1, x2, y2 = (float(v) for v in bbox[:4])
+    scale = 192 / (max(x2 - x1, y2 - y1) * 1.5)
+    return ((points + 1) * 96 - 96) / scale + np.array([(x1 + x2) / 2, (y1 + y2) / 2])
+
+
+@pytest.fixture(scope="module")
+def area_engine(tmp_path_factory: pytest.TempPathFactory) -> tuple[TwinSet, object, np.ndarray]:
+    from faceswap.engines.neural import load_neural_engine
+
+    twins = with_landmarker(build_twin_set(tmp_path_factory.mktemp("area")))
+    engine = load_neural_engine(twins.paths, SessionFactory(("cpu",)))
+    frame = mf.render(mf.t1_patches(PATCH), LAYOUT, 0, W, H, mf.background(W, H))
+    return twins, engine, frame
+
+
+def test_the_1k3d68_twin_is_routed_as_a_landmarker_and_gives_frame_points(
+        area_engine: tuple[TwinSet, object, np.ndarray]) -> None:
+    from faceswap.engines.neural.landmarker import load_landmarker
+    from faceswap.models.signature import Signature
+
+    twins, engine, frame = area_engine
+    path = twins.paths["1k3d68"]
+    session = SessionFactory(("cpu",)).session(path)
+    assert Signature.from_session(session).kind() == "landmarker"  # not the ArcFace recognizer its 192 input suggests
+    landmarker = load_landmarker("1k3d68", path, session)
+    assert landmarker.mean == 0.0 and landmarker.std == 1.0  # the graph normalises itself: raw pixels
+    face = sorted(engine.analyzer.detect(frame), key=lambda f: f.bbox[0])[1]
+    points = landmarker.landmarks(frame, face)
+    assert points.shape == (68, 2)
+    np.testing.assert_allclose(points, landmark_crop_to_frame(twin_landmarks_68(), face.bbox), atol=0.05)
+    with pytest.raises(FaceSwapError) as info:
+        load_landmarker("1k3d68", twins.paths["w600k_r50"], SessionFactory(("cpu",)).session(twins.paths["w600k_r50"]))
+    assert info.value.code == "model_not_available" and "1k3d68" in info.value.message
+
+
+def test_the_area_mask_follows_the_landmarker_when_present(area_engine: tuple[TwinSet, object, np.ndarray],
+                                                           tmp_path: Path) -> None:
+    from faceswap.faces.select import TargetSelector
+    from faceswap.swap.session import Maskers, SwapParams, SwapSession, still_locator
+
+    twins, engine, frame = area_engine
+    options = SwapOptions.parse(video="v", face="f", engine="neural", selection="per_frame", target_faces=[1],
+                                mask="box,area", mask_areas="mouth", pixel_boost="256")
+    runtime = twin_runtime(twins, tmp_path / "data")
+    present = runtime.maskers(options)
+    assert present.landmarker is not None and runtime.masker_notices(options) == []
+    photo = mf.astronaut_face_photo()
+    (source,) = engine.analyzer.detect(photo)
+    sources = [engine.swapper.prepare_source(photo, engine.analyzer.embed(photo, source))]
+
+    def swap(maskers: Maskers) -> np.ndarray:
+        return SwapSession(params=SwapParams.from_options(options), analyzer=engine.analyzer, swapper=engine.swapper,
+                           sources=sources, selector=TargetSelector(options, engine.analyzer),
+                           locate=still_locator(engine.analyzer), maskers=maskers).process(frame).image
+
+    face = sorted(engine.analyzer.detect(frame), key=lambda f: f.bbox[0])[1]
+    ring = landmark_crop_to_frame(twin_landmarks_68()[48:], face.bbox).mean(axis=0).astype(int)
+    mouth = face.kps[3:5].mean(axis=0).astype(int)
+
+    def window(image: np.ndarray, point: np.ndarray) -> np.ndarray:
+        return image[point[1] - 2:point[1] + 3, point[0] - 2:point[0] + 3]
+
+    measured, estimated = swap(present), swap(Maskers())
+    # with the landmarker: its "mouth" (on the forehead) is swapped and the real mouth kept
+    assert differs(window(measured, ring), window(frame, ring)) > 40
+    assert differs(window(measured, mouth), window(frame, mouth)) < 2
+    # without it: the mouth estimated from the five key points is swapped, the forehead kept
+    assert differs(window(estimated, mouth), window(frame, mouth)) > 40
+    assert differs(window(estimated, ring), window(frame, ring)) < 2
+
+    bare = twin_runtime(replace(twins, specs={**twins.specs, "1k3d68": replace(twins.specs["1k3d68"],
+                                                                                 filename="absent.onnx")}),
+                        tmp_path / "bare")
+    assert bare.maskers(options).landmarker is None
+    (notice,) = bare.masker_notices(options)
+    assert "estimated from 5 key points" in notice and "models download 1k3d68" in notice

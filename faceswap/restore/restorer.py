@@ -1,6 +1,7 @@
-"""Face restoration with GFPGAN 1.4 or CodeFormer ONNX files (MODELS.md §8, §9).
+"""Face restoration with GFPGAN 1.4, CodeFormer, GPEN-BFR or RestoreFormer++ ONNX files (MODELS.md §8–§10, §17.5).
 
-The face is aligned onto the FFHQ-512 template from its five key points (edges replicated, so frame borders do
+The face is aligned onto the restorer's template (FFHQ-512 scaled to its size; GPEN-BFR-256: arcface_128 at 256)
+from its five key points (edges replicated, so frame borders do
 not paint black into the face), fed as RGB in [-1, 1], the output clipped to [-1, 1] and mapped back to pixels,
 then pasted into the face's region only, through a feathered box mask scaled by `visibility` (0.1 shows mostly the
 unrestored face, 1 the fully restored one). It only needs `face.kps`, so it works after either engine.
@@ -15,8 +16,9 @@ from typing import Any
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
-from faceswap.faces.align import FFHQ_512, scaled_template, warp_to_template
+from faceswap.faces.align import FFHQ_512, arcface_template, scaled_template, warp_to_template
 from faceswap.faces.paste import feathered_box_mask, paste_back
 from faceswap.faces.types import Face, Frame
 from faceswap.models.signature import Signature
@@ -24,8 +26,18 @@ from faceswap.models.signature import Signature
 MASK_BLUR = 0.3
 
 
+def restorer_template(template: str, size: int) -> NDArray[np.float64]:
+    """The five-point template of a restorer at its crop size: `ffhq_512` scaled, or `arcface_128` (GPEN-BFR-256,
+    insightface's rule for multiples of 128, equal to FaceFusion's arcface_128)."""
+    if template == "ffhq_512":
+        return scaled_template(FFHQ_512, 512, size)
+    if template == "arcface_128":
+        return arcface_template(size)
+    raise ValueError(f"no restorer template {template!r}")
+
+
 class OnnxRestorer:
-    def __init__(self, name: str, session: Any, signature: Signature) -> None:
+    def __init__(self, name: str, session: Any, signature: Signature, *, template: str = "ffhq_512") -> None:
         self.name = name
         self.session = session
         image = signature.image_input()
@@ -36,7 +48,7 @@ class OnnxRestorer:
         self.weight_name = weight.name if weight is not None else None
         self.weight_dtype = np.float32 if weight is not None and weight.dtype == "float32" else np.float64
         self.weight_rank = weight.rank if weight is not None else 1
-        self.template = scaled_template(FFHQ_512, 512, self.size)
+        self.template = restorer_template(template, self.size)
         self.mask = feathered_box_mask(self.size, blur=MASK_BLUR)
 
     def restored_crop(self, frame: Frame, face: Face, *, codeformer_weight: float) -> tuple[Frame, np.ndarray]:

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from faceswap.faces.align import Matrix, arcface_template, estimate_similarity, transform_points
-from faceswap.faces.paste import Mask
+from faceswap.faces.paste import Mask, blurred_box
 from faceswap.faces.types import Face, KeyPoints
 
 MaskType = Literal["box", "occlusion", "region", "area"]
@@ -65,11 +65,7 @@ def box_mask(size: int, blur: float, padding: Sequence[float] = (0, 0, 0, 0)) ->
     fade = int(size * 0.5 * blur)
     border = max(fade // 2, 1)
     top, right, bottom, left = (max(border, int(size * float(pad) / 100)) for pad in padding)
-    mask = np.zeros((size, size), dtype=np.float32)
-    mask[top:max(size - bottom, top), left:max(size - right, left)] = 1.0
-    if fade > 0:
-        mask = cv2.GaussianBlur(mask, (0, 0), fade * 0.25)
-    return mask
+    return blurred_box(size, (top, right, bottom, left), fade * 0.25 if fade > 0 else 0.0)
 
 
 def smooth_model_mask(mask: NDArray[np.floating], size: int) -> Mask:

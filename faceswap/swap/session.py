@@ -8,7 +8,8 @@ target selector. `process(frame)` returns the swapped frame and what it found th
 2. per target, the crop stages (`swap.stages`): align → box and occlusion masks on the target's crop → swap (at
    the boosted size) → region and area masks on the swapped crop → combine by minimum → paste;
    a swapper that works on the whole frame (classic) does its own warp and blend instead;
-3. per target, restore (its own align on the restorer's template → restore → box mask → paste).
+3. per target, restore (its own align on the restorer's template → restore → box mask → paste with opacity
+   `restore_visibility · restore_blend / 100`; blend 0 skips the restorer, so the swapped face stays as it is).
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ class SwapParams:
     mask_areas: tuple[str, ...] = tuple(masks.AREA_POINTS)
     restore_visibility: float = 1.0
     codeformer_weight: float = 0.95
+    restore_blend: int = 100
+    """0–100: how much of the restored crop shows over the unrestored (swapped) one (FaceFusion's enhancer blend)."""
     swapper_weight: float = 0.5
     """Identity strength (MODELS.md §17.0 balance); 0.5 leaves the source identity as it is."""
 
@@ -62,7 +65,8 @@ class SwapParams:
         return cls(pixel_boost=options.pixel_boost_size, mask=tuple(options.mask), mask_blur=options.mask_blur,
                    mask_padding=options.mask_padding, mask_regions=tuple(options.mask_regions),
                    mask_areas=tuple(options.mask_areas), restore_visibility=options.restore_visibility,
-                   codeformer_weight=options.codeformer_weight, swapper_weight=options.swapper_weight)
+                   codeformer_weight=options.codeformer_weight, restore_blend=options.restore_blend,
+                   swapper_weight=options.swapper_weight)
 
     def boost_factor(self, model_size: int) -> int:
         """t in 'the model runs t² times per face': the boosted size over the model's size."""
@@ -94,6 +98,9 @@ class Maskers:
     """`mask(crop) -> Mask` (engines.neural.maskers.XsegOccluder)."""
     parser: Any = None
     """`labels(crop) -> class map` (engines.neural.maskers.BisenetParser)."""
+    landmarker: Any = None
+    """`landmarks(frame, face) -> (68, 2)` (engines.neural.landmarker.Landmarker68) for the area mask; None: the
+    face's own 68 landmarks, or 68 estimated from its five key points."""
 
 
 class CropFaceStep:
@@ -166,6 +173,8 @@ class CropFaceStep:
         if "region" in self.params.mask:
             layers.append(masks.region_mask(self.maskers.parser.labels(swapped), self.params.mask_regions, self.size))
         if "area" in self.params.mask:
+            if self.maskers.landmarker is not None:
+                face = face.replace(landmarks=self.maskers.landmarker.landmarks(frame, face))
             points = transform_points(masks.landmarks_68(face), matrix)
             layers.append(masks.area_mask(points, self.params.mask_areas, self.size))
         return stages.paste(frame, swapped, matrix, stages.combine_masks(layers))
@@ -256,8 +265,9 @@ class SwapSession:
         else:
             for face, source in pairs:
                 image = self._swap_face(image, face, source)
-        if self.restorer is not None:
+        if self.restorer is not None and self.params.restore_blend > 0:
+            opacity = self.params.restore_visibility * self.params.restore_blend / 100
             for assignment in assignments:
-                image = self.restorer.restore(image, assignment.face, visibility=self.params.restore_visibility,
+                image = self.restorer.restore(image, assignment.face, visibility=opacity,
                                               codeformer_weight=self.params.codeformer_weight)
         return FrameResult(image, len(tracked), len(assignments), skipped)
