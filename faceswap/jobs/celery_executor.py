@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 TASK_NAME = "faceswap.run"
 QUEUE = "faceswap"
+WORKER_START_TIMEOUT_S = 300.0
 CLAIM_POLL_S = 0.5
 """How often a redelivered task looks whether the lease it waits for went stale."""
 
@@ -53,6 +54,9 @@ def celery_app(settings: Settings) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         worker_concurrency=1,
+        # The pool process loads its models in worker_process_init before it reports up; Celery's default 4 s
+        # killed every replacement of a killed pool process that was still loading (seen on a busy CPU).
+        worker_proc_alive_timeout=WORKER_START_TIMEOUT_S,
         task_ignore_result=True,  # outcomes live in the JobStore; no result backend
         task_serializer="json",
         accept_content=["json"],

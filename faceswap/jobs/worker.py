@@ -20,7 +20,7 @@ from celery.signals import worker_process_init
 from faceswap.config import Settings
 from faceswap.errors import FaceSwapError
 from faceswap.jobs.celery_executor import QUEUE, TASK_NAME, celery_app, execute, send
-from faceswap.jobs.executor import Runner, TaskContext
+from faceswap.jobs.executor import Runner, TaskContext, clear_stale_scratch
 from faceswap.jobs.interfaces import Task
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ class WorkerProcess:
     def load(self, **_: Any) -> None:
         """`worker_process_init`: build the context and load the default engine's models now."""
         context = self.context()
+        clear_stale_scratch(context)  # a killed predecessor's, on this host
         if self._preload == "none":
             return
         try:
@@ -76,7 +77,7 @@ class WorkerProcess:
 def register(app: Celery, worker: WorkerProcess) -> None:
     """Register the one task every dispatched `Task` runs through."""
 
-    @app.task(name=TASK_NAME)
+    @app.task(name=TASK_NAME, shared=False)  # this app only: each worker binds its own WorkerProcess
     def run(task_json: str) -> str:
         return execute(worker.context(), Task.from_json(task_json), redispatch=lambda task: send(app, task))
 
