@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import socket
 import threading
 import time
@@ -96,6 +97,8 @@ def execute(context: TaskContext, task: Task, *, redispatch: Callable[[Task], No
         if lease is not None:
             log.info("job %s: attempt %d on %s (pid %d)", task.job_id, lease.attempt, socket.gethostname(),
                      os.getpid())
+            for attempt in range(1, lease.attempt):  # earlier runs ended with their lease: drop their scratch
+                shutil.rmtree(context.settings.data_dir / "work" / f"{task.job_id}-{attempt}", ignore_errors=True)
             work_on(context, replace(task, lease=lease))
             return "ran"
         record = context.store.get(task.job_id)
