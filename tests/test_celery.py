@@ -314,3 +314,26 @@ def test_a_whole_worker_killed_mid_job_is_replaced_by_the_other_one(cluster: Clu
     rescuer, _ = cluster.worker_of(job.id, attempt=2)
     assert rescuer is not victim and cluster.successes(job.id) == 1
     assert time.monotonic() - started < cluster.settings.lease_stale_s + 45
+
+
+def test_the_compose_file_runs_one_worker_per_gpu_on_the_apps_store() -> None:
+    import yaml
+
+    root = Path(__file__).parent.parent
+    services = yaml.safe_load((root / "docker-compose.yml").read_text())["services"]
+    app = services["app"]
+    workers = {name: service for name, service in services.items() if "worker" in service.get("command", [])}
+    assert len(workers) >= 2 and app["command"] == ["python", "app.py"]
+    devices = []
+    for service in workers.values():
+        assert service["command"][:2] == ["faceswap", "worker"] and service["volumes"] == app["volumes"]
+        for name in ("FACESWAP_BACKEND", "FACESWAP_REDIS_URL", "FACESWAP_DATA_DIR", "FACESWAP_LEASE_STALE_S"):
+            assert service["environment"][name] == app["environment"][name]
+        (reservation,) = service["deploy"]["resources"]["reservations"]["devices"]
+        assert reservation["capabilities"] == ["gpu"] and len(reservation["device_ids"]) == 1
+        devices += reservation["device_ids"]
+    assert len(set(devices)) == len(devices), "each worker its own GPU"
+    assert app["environment"]["FACESWAP_BACKEND"] == "celery"
+    assert app["environment"]["FACESWAP_REDIS_URL"].startswith("redis://redis:")
+    assert str(len(workers)) == app["environment"]["FACESWAP_WORKERS"]
+    assert "EXTRAS" in (root / "Dockerfile").read_text() and app["build"]["args"]["EXTRAS"] == "distributed"
