@@ -39,6 +39,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
                 "FACESWAP_LEASE_STALE_S": repr(settings.lease_stale_s),
                 "FACESWAP_CANCEL_GRACE_S": repr(settings.cancel_grace_s),
                 "FACESWAP_VISIBILITY_TIMEOUT_S": repr(settings.visibility_timeout_s),
+                "FACESWAP_URL_ALLOWLIST": ",".join(settings.url_allowlist),
                 "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent),
                                                env.get("PYTHONPATH", "")]).rstrip(os.pathsep)})
     return env

@@ -8,6 +8,8 @@ worker's pool process killed mid-job, a cancel, and queue positions.
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import os
 import re
 import signal
@@ -21,7 +23,7 @@ import pytest
 import requests
 from api_helpers import KEY, auth, data_uri
 from api_support import FakeRunner, FakeRuntime, live_server
-from celery_support import WorkerProc, celery_settings, flush, worker_processes
+from celery_support import READY, WorkerProc, celery_settings, flush, worker_processes
 from media_factory import ClipSpec, hanks_photo, probe, row_layout, t1_patches, write_clip
 from redis_support import redis_url  # noqa: F401  (a fixture)
 
@@ -199,7 +201,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterato
     folder = tmp_path_factory.mktemp("celery-cluster")
     flush(redis_url)
     settings = celery_settings(Settings(data_dir=folder / "data", models_dir=folder / "models",
-                                        api_keys=frozenset({KEY}), rate_limit_per_minute=1000, workers=2),
+                                        api_keys=frozenset({KEY}), rate_limit_per_minute=1000, workers=2,
+                                        url_allowlist=("127.0.0.1",)),
                                redis_url, lease_stale_s=3.0, cancel_grace_s=2.0)
     with worker_processes(settings, folder) as workers:
         app = create_app(settings, with_ui=False)
@@ -295,6 +298,58 @@ def test_cancel_stops_a_running_job_and_removes_its_files(cluster: Cluster, medi
     time.sleep(cluster.settings.cancel_grace_s + 1)  # the late revoke finds nothing to terminate
     follow = cluster.service.wait(cluster.service.submit(_options(media)).id, timeout=90)
     assert follow.status == "succeeded", "both workers still serve after the cancel"
+
+
+@contextlib.contextmanager
+def trickling_server(total: int, bytes_per_s: int) -> Iterator[str]:
+    """An HTTP server whose one file arrives slowly: a download a worker cannot interrupt between frames."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp4")
+            self.send_header("Content-Length", str(total))
+            self.end_headers()
+            with contextlib.suppress(OSError):
+                for _ in range(total // 4096):
+                    self.wfile.write(b"\0" * 4096)
+                    time.sleep(4096 / bytes_per_s)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/slow.mp4"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.slow
+def test_a_cancelled_job_stuck_outside_the_frame_loop_is_terminated(cluster: Cluster, media) -> None:
+    before = cluster.blob_ids()
+    with trickling_server(total=4 * 1024 * 1024, bytes_per_s=128 * 1024) as url:
+        job = cluster.service.submit(SwapOptions(video=url, face=str(media["face"]), engine="classic"))
+        worker, pid = cluster.worker_of(job.id)
+        ready_before = len(READY.findall(worker.text()))
+        time.sleep(1.0)  # inside the download: no heartbeat until it ends (32 s)
+        assert cluster.service.cancel(job.id).status == "cancelled"
+        cancelled_at = time.monotonic()
+        while pid in worker.child_pids():
+            assert time.monotonic() - cancelled_at < cluster.settings.cancel_grace_s + 15, "never terminated"
+            time.sleep(0.1)
+        killed_after = time.monotonic() - cancelled_at
+    assert killed_after >= cluster.settings.cancel_grace_s - 0.5, "terminated only after the grace period"
+    assert cluster.service.get(job.id).status == "cancelled"
+    deadline = time.monotonic() + 10
+    while cluster.blob_ids() != before:
+        assert time.monotonic() < deadline, "the app removes the terminated job's input copy"
+        time.sleep(0.1)
+    worker.wait_ready(count=ready_before + 1)  # a fresh pool process took the killed one's place
 
 
 @pytest.mark.slow

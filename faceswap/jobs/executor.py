@@ -5,8 +5,8 @@ Workers pull from the JobStore (oldest queued first), so jobs queued before a re
 the store's answer tells it whether the job was cancelled or its lease lost — from any process — and the pipeline's
 `should_cancel` turns that into a clean stop between frames. Inputs named `blob://<id>` are resolved through the
 BlobStore just before the run. Results are recorded under the lease, and an output that is not recorded (cancelled,
-lost, failed) is deleted, so a job that did not succeed leaves no file behind. A Celery task body would call
-`work_on` with the `Task` it was sent.
+lost, failed) is deleted, so a job that did not succeed leaves no file behind. The Celery task body
+(celery_executor.execute) calls `work_on` with the `Task` it was sent.
 """
 
 from __future__ import annotations
