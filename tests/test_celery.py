@@ -291,13 +291,12 @@ def test_cancel_stops_a_running_job_and_removes_its_files(cluster: Cluster, medi
     while cluster.blob_ids() != before:
         assert time.monotonic() < deadline, "the worker removes the job's input copies once it stopped"
         time.sleep(0.1)
-    worker, _ = cluster.worker_of(job.id)
+    worker, pid = cluster.worker_of(job.id)
     assert re.search(rf"job {job.id}: cancelled, stopped", worker.text())
     record = cluster.service.get(job.id)
     assert record.status == "cancelled" and record.output_file_id is None and record.frames_done < 24
-    time.sleep(cluster.settings.cancel_grace_s + 1)  # the late revoke finds nothing to terminate
-    follow = cluster.service.wait(cluster.service.submit(_options(media)).id, timeout=90)
-    assert follow.status == "succeeded", "both workers still serve after the cancel"
+    time.sleep(cluster.settings.cancel_grace_s + 1)
+    assert pid in worker.child_pids(), "the late revoke finds nothing to terminate: the pool process lives on"
 
 
 @contextlib.contextmanager
