@@ -31,7 +31,7 @@ from faceswap import cli
 from faceswap.config import Settings
 from faceswap.jobs import JobService, backends
 from faceswap.jobs.blobs import DirBlobStore
-from faceswap.jobs.celery_executor import CeleryExecutor, execute
+from faceswap.jobs.celery_executor import CeleryExecutor, execute, task_id_of
 from faceswap.jobs.executor import TaskContext, ThreadExecutor
 from faceswap.jobs.interfaces import Task
 from faceswap.jobs.redis_store import RedisJobStore
@@ -143,6 +143,11 @@ def test_a_redelivered_task_takes_a_dead_lease_and_drops_a_live_one(tmp_path: Pa
         assert store.get(live).status == "processing" and store.get(live).attempt == 1
         assert execute(context, Task(dead), redispatch=sent.append) == "finished", "a finished job is left alone"
         assert len(runner.calls) == 1
+
+        leased = store.submit(options, dialect="internal", owner=None, meta={})
+        task = Task(leased, store.claim(leased))  # any other kind of task goes straight to work_on
+        assert task_id_of(task) != leased and task_id_of(task) == task_id_of(Task.from_json(task.to_json()))
+        assert execute(context, task, redispatch=sent.append) == "ran" and store.get(leased).status == "succeeded"
     finally:
         store.close()
 

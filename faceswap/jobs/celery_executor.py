@@ -86,10 +86,10 @@ def send(app: Celery, task: Task) -> None:
 def execute(context: TaskContext, task: Task, *, redispatch: Callable[[Task], None],
             poll_s: float = CLAIM_POLL_S) -> str:
     """The body of the Celery task. Returns what happened: 'ran', 'finished' (nothing left to do: done, cancelled
-    or unknown) or 'held' (a live worker runs the job; this message was a duplicate)."""
-    if task.lease is not None:
-        work_on(context, task)
-        return "ran"
+    or unknown) or 'held' (a live worker runs the job; this message was a duplicate). A job's own task claims the
+    job, taking it over from a dead worker once that one's lease is stale; any other Task goes to `work_on`."""
+    if task_id_of(task) != task.job_id:  # a lease, or another kind of task (a segment, a stitch): work_on decides
+        return "ran" if work_on(context, task) else "finished"
     stale_after_s = context.settings.lease_stale_s
     deadline = time.monotonic() + stale_after_s + 2 * poll_s
     while True:
