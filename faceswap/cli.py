@@ -248,7 +248,12 @@ def _worker(args: argparse.Namespace) -> int:
     import os
 
     from faceswap.config import Settings
-    from faceswap.jobs.worker import check_celery_settings, run_worker
+
+    try:
+        from faceswap.jobs.worker import check_celery_settings, run_worker
+    except ImportError as exc:
+        raise FaceSwapError("invalid_request", "The worker needs Celery and Redis: pip install "
+                            "'faceswap[distributed]'.") from exc
 
     if args.device is not None:
         if not args.device.strip().isdigit():

@@ -19,18 +19,19 @@ BLOB_STORES = ("dir",)
 def build_store(settings: Settings) -> JobStore:
     _check_backend(settings)
     if settings.backend == "celery":
+        url = _redis_url(settings)
         from faceswap.jobs.redis_store import RedisJobStore
 
-        return RedisJobStore(_redis_url(settings))
+        return RedisJobStore(url)
     return SqliteJobStore(settings.data_dir / "jobs.sqlite3")
 
 
 def build_executor(settings: Settings) -> Executor:
     _check_backend(settings)
     if settings.backend == "celery":
+        _redis_url(settings)
         from faceswap.jobs.celery_executor import CeleryExecutor
 
-        _redis_url(settings)
         return CeleryExecutor(settings)
     return ThreadExecutor(settings.workers, stale_after_s=settings.lease_stale_s)
 
@@ -48,7 +49,16 @@ def _check_backend(settings: Settings) -> None:
                          f"{', '.join(BACKENDS)}")
 
 
+def _distributed() -> None:
+    try:
+        import celery  # noqa: F401
+        import redis  # noqa: F401
+    except ImportError as exc:
+        raise ValueError("FACESWAP_BACKEND=celery needs Celery and Redis: pip install 'faceswap[distributed]'") from exc
+
+
 def _redis_url(settings: Settings) -> str:
+    _distributed()
     if not settings.redis_url:
         raise ValueError("FACESWAP_BACKEND=celery needs FACESWAP_REDIS_URL (e.g. redis://localhost:6379/0)")
     return settings.redis_url
