@@ -65,15 +65,16 @@ class LiveApp:
 
 
 @contextmanager
-def serve_app(root: Path) -> Iterator[LiveApp]:
-    """The real app (REST + UI) on 127.0.0.1 at a free port, offline, data and models in `root`."""
+def serve_app(root: Path, **changes: object) -> Iterator[LiveApp]:
+    """The real app (REST + UI) on 127.0.0.1 at a free port, offline, data and models in `root`; `changes` to the
+    settings (tests/test_celery_ui.py runs it on the celery backend)."""
     from faceswap.server import create_app
 
     environ = {"FACESWAP_DATA_DIR": str(root / "data"), "FACESWAP_MODELS_DIR": str(root / "models"),
                "HF_HUB_CACHE": str(root / "hub-cache"), "HF_HUB_OFFLINE": "1"}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HF_HUB_OFFLINE", "1")
-        settings = Settings.from_env(environ)
+        settings = Settings.from_env(environ).with_(**changes)
         app = create_app(settings)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
