@@ -4,7 +4,9 @@
 #
 #   benchmarks/gpu.sh                              # on the GPU machine
 #   benchmarks/gpu.sh --providers tensorrt,cuda    # TensorRT first (engine cache next to the models)
-#   benchmarks/gpu.sh --dry-run                    # anywhere: CPU provider, tiny twins, installs nothing
+#   benchmarks/gpu.sh --precision fp32             # fp32 instead of auto's fp16 (also: --io-binding off)
+#   benchmarks/gpu.sh --dry-run                    # anywhere: CPU provider, tiny twins, installs nothing; forces
+#                                                  # fp16 + IO binding, the path `auto` takes on a GPU
 #
 # Installing: onnxruntime-gpu must be the only onnxruntime (DESIGN §10), so wheels go into $FACESWAP_GPU_SITE
 # (default /tmp/faceswap-gpu-site), put first on PYTHONPATH: a CPU onnxruntime in the image is shadowed, never

@@ -78,8 +78,10 @@ def twin_runtime(models_dir: Path, data_dir: Path) -> Any:
     for name, entry in entries.items():
         specs[name] = replace(REGISTRY[name], filename=TARGETS[name].filename, size=int(entry["size"]),
                               sha256=str(entry["sha256"]), crc32=None)
-    providers = Settings.from_env().providers  # FACESWAP_PROVIDERS, as the product reads it (gpu.py sets it)
-    settings = Settings(data_dir=data_dir, models_dir=models_dir, allow_model_download=False, providers=providers)
+    env = Settings.from_env()  # FACESWAP_PROVIDERS, _PRECISION, _IO_BINDING, _TRT_CACHE as the product reads them
+    settings = Settings(data_dir=data_dir, models_dir=models_dir, allow_model_download=False, providers=env.providers,
+                        precision=env.precision, io_binding=env.io_binding, trt_cache_dir=env.trt_cache_dir,
+                        decode_threads=env.decode_threads, encode_threads=env.encode_threads)
     runtime = Runtime(settings)
     runtime.models = ModelStore(settings, specs=specs)
     return runtime
@@ -157,4 +159,5 @@ def _summarise(clock: StageClock, report: Any, elapsed: float, cpu_s: float) -> 
         "model_share": round(models / elapsed, 4) if elapsed else 0.0,
         "glue_share": round(1 - models / elapsed, 4) if elapsed and models else None,
         "provider": report.provider,
+        "inference": dict(getattr(report, "inference", {})),
     }

@@ -137,7 +137,9 @@ class Instrument:
         analyzer, swapper = self.engine.analyzer, self.engine.swapper
         for name, stage in (("detect", "detect"), ("embed", "embed"), ("classify_gender", "gender")):
             self._time_method(analyzer, name, stage)
-        self._time_method(swapper, "swap_crop" if hasattr(swapper, "swap_crop") else "swap", "swap")
+        # swap_crops: a frame's faces (or one face's pixel-boost phases) in one call when batched
+        method = next(name for name in ("swap_crops", "swap_crop", "swap") if hasattr(swapper, name))
+        self._time_method(swapper, method, "swap")
         for part in ("detector", "embedder", "genderage"):
             if hasattr(analyzer, part):
                 self._time_sessions(getattr(analyzer, part))

@@ -30,6 +30,15 @@ def hub_cache_dir(environ: Mapping[str, str]) -> Path:
     return Path(os.path.expandvars(chosen)).expanduser()
 
 
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def cast(value: str) -> str:
+        if value.lower() not in allowed:
+            raise ValueError(f"choose from {', '.join(allowed)}")
+        return value.lower()
+
+    return cast
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -103,6 +112,22 @@ class Settings:
     live_max: int = 2
     """Live (camera) sessions that may run at once (FACESWAP_LIVE_MAX; 0 turns the Live tab's swapping off).
     Each takes one CPU core or a share of the GPU for as long as its visitor streams."""
+    segment_after_s: float = 60.0
+    """Videos (or chosen parts) longer than this many seconds are split at keyframes into segments that run as
+    separate tasks, in parallel where there are workers, and are stitched back (FACESWAP_SEGMENT_AFTER_S; 0 = never
+    split)."""
+    segment_s: float = 30.0
+    """About how long each segment of a split video is (FACESWAP_SEGMENT_S); cuts fall on keyframes."""
+    precision: str = "auto"
+    """Swappers and restorers in fp16 or fp32 (FACESWAP_PRECISION: auto = fp16 on CUDA/TensorRT, fp32 on CPU)."""
+    io_binding: str = "auto"
+    """onnxruntime IO binding, values on the provider's device (FACESWAP_IO_BINDING: auto = on for CUDA/TensorRT)."""
+    trt_cache_dir: Path | None = None
+    """TensorRT engine cache (FACESWAP_TRT_CACHE); None: `.trt-cache` beside the models."""
+    decode_threads: int = 0
+    """Video decoder threads (FACESWAP_DECODE_THREADS); 0: from the CPU count (`media.threads`)."""
+    encode_threads: int = 0
+    """libx264 encoder threads (FACESWAP_ENCODE_THREADS); 0: from the CPU count (`media.threads`)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -162,6 +187,13 @@ class Settings:
             visibility_timeout_s=read("FACESWAP_VISIBILITY_TIMEOUT_S", float, 3600.0),
             cancel_grace_s=read("FACESWAP_CANCEL_GRACE_S", float, 30.0),
             blobs=env.get("FACESWAP_BLOBS", "").strip() or "dir",
+            segment_after_s=read("FACESWAP_SEGMENT_AFTER_S", float, 60.0),
+            segment_s=read("FACESWAP_SEGMENT_S", float, 30.0),
+            precision=read("FACESWAP_PRECISION", _choice("auto", "fp32", "fp16"), "auto"),
+            io_binding=read("FACESWAP_IO_BINDING", _choice("auto", "on", "off"), "auto"),
+            trt_cache_dir=Path(env["FACESWAP_TRT_CACHE"]).expanduser() if env.get("FACESWAP_TRT_CACHE") else None,
+            decode_threads=read("FACESWAP_DECODE_THREADS", int, 0),
+            encode_threads=read("FACESWAP_ENCODE_THREADS", int, 0),
         )
 
     def with_(self, **changes: object) -> Settings:

@@ -81,10 +81,17 @@ def run(options: SwapOptions, runtime: Runtime, output: Path, *, progress: Progr
         duration_s=stats.duration_s, has_audio=info.has_audio and fmt == "mp4", output_format=fmt,
         restore=options.restore, elapsed_s=round(time.monotonic() - started, 3), frames_missed=stats.missed,
         notices=[*engine.notices, *runtime.restorer_notices(options.restore), *runtime.masker_notices(options)],
-        frames_skipped_turned=stats.frames_skipped_turned)
+        frames_skipped_turned=stats.frames_skipped_turned, inference=_inference(engine, restorer))
     log.info("swapped %d/%d frames with the %s engine in %.1f s", stats.frames_swapped, stats.frames,
              engine.name, report.elapsed_s)
     return SwapResult(output=output, report=report)
+
+
+def _inference(engine: Engine, restorer: FaceRestorer | None) -> dict[str, object]:
+    """How the models ran, for the report (empty for the classic engine)."""
+    runner = getattr(restorer, "session", None)
+    restored = {"restorer_precision": runner.precision} if hasattr(runner, "precision") else {}
+    return {**engine.inference, **restored}
 
 
 def prepare_sources(image: Frame, options: SwapOptions, engine: Engine) -> list[object]:

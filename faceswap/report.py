@@ -49,6 +49,8 @@ class SwapReport:
     frames_skipped_turned: int = 0
     """Frames on which a chosen face was left untouched because it was turned further than the engine can swap
     (the classic engine's limit; such a frame counts as swapped only if another face on it was)."""
+    inference: dict[str, object] = field(default_factory=dict)
+    """How the neural models ran: swapper file and precision, restorer precision, IO binding, faces batched."""
 
     @property
     def coverage(self) -> float:

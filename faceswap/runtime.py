@@ -34,7 +34,9 @@ class Runtime:
 
         self.settings = settings or Settings.from_env()
         self.models: ModelStore = models or ModelStore(self.settings)
-        self.sessions: SessionFactory = SessionFactory(self.settings.providers, device_id=self.settings.device_id)
+        self.sessions: SessionFactory = SessionFactory(
+            self.settings.providers, device_id=self.settings.device_id, precision=self.settings.precision,
+            io_binding=self.settings.io_binding, trt_cache=self.settings.trt_cache_dir)
         self._lock = threading.RLock()
         self._engines: dict[str, Engine] = {}
         self._restorers: dict[str, FaceRestorer] = {}
@@ -91,7 +93,7 @@ class Runtime:
         with self._lock:
             if name not in self._maskers:
                 paths = self.models.ensure((name,), download=may_download_unasked(self.settings))
-                self._maskers[name] = load_masker(name, role, paths[name], self.sessions.session(paths[name]))
+                self._maskers[name] = load_masker(name, role, paths[name], self.sessions.runner(paths[name]))
             return self._maskers[name]
 
     def _classic(self) -> Engine:
@@ -101,14 +103,32 @@ class Runtime:
             self._engines["classic"] = load_classic_engine()
         return self._engines["classic"]
 
+    def _swapper_file(self, swapper: str) -> str:
+        """The registry entry to swap with: the published fp16 export of `swapper` when this run is half precision
+        and that file is here (or may be downloaded), else `swapper` itself (converted to fp16 if needed)."""
+        from faceswap.models.registry import half_sibling
+
+        sibling = half_sibling(swapper, self.models.specs) if self.sessions.precision == "fp16" else None
+        if sibling is None:
+            return swapper
+        try:
+            self.models.ensure((sibling,), download=may_download_unasked(self.settings))
+        except FaceSwapError as exc:
+            if exc.code != "model_not_available":
+                raise
+            log.info("no %s here (%s); converting %s to fp16 instead", sibling, exc.message, swapper)
+            return swapper
+        return sibling
+
     def _neural(self, swapper: str) -> Engine:
         key = f"neural:{swapper}"  # the engine family and its swapper model
         if key not in self._engines:
             from faceswap.engines.neural import load_neural_engine, neural_models
 
-            names = neural_models(swapper)
+            chosen = self._swapper_file(swapper)
+            names = neural_models(chosen)
             paths = self.models.ensure(names, download=may_download_unasked(self.settings))
-            engine = load_neural_engine(paths, self.sessions, swapper=swapper)
+            engine = load_neural_engine(paths, self.sessions, swapper=chosen)
             for notice in self.models.notices(names):  # files used unverified, by the user's choice
                 engine = engine.with_notice(notice)
             self._engines[key] = engine

@@ -189,6 +189,9 @@ def test_gpu_benchmark_dry_run_on_the_cpu_provider(tmp_path: Path) -> None:
     assert [row[:5] for row in summary[:2]] == [["neural", "640x480", "1", "none", "2"],
                                                 ["neural", "640x480", "1", "gfpgan", "2"]]
     assert "restore.model" in printed and "swap.model" in printed
+    # the dry run forces what `auto` turns on for a GPU: fp16 swapper and restorer, IO binding
+    assert "inference: provider cpu; swapper inswapper_128 in fp16; IO binding on" in printed
+    assert "swapper inswapper_128 in fp16, restorer fp16; IO binding on" in printed
     assert _header(printed, "encoder")[:5] == ["encoder", "size", "threads", "frames", "frames/s"]
     assert "the 300 frames/s target" in printed
     assert "SKIPPED" not in printed and "dry run: CPU provider" in printed

@@ -24,7 +24,7 @@ import requests
 from api_helpers import KEY, auth, data_uri
 from api_support import FakeRunner, FakeRuntime, live_server
 from celery_support import READY, WorkerProc, celery_settings, flush, worker_processes
-from media_factory import ClipSpec, hanks_photo, probe, row_layout, t1_patches, write_clip
+from media_factory import ClipSpec, hanks_photo, probe, row_layout, t1_patches, write_clip, write_timed_clip
 from redis_support import redis_url  # noqa: F401  (a fixture)
 
 from faceswap import cli
@@ -207,7 +207,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterato
     flush(redis_url)
     settings = celery_settings(Settings(data_dir=folder / "data", models_dir=folder / "models",
                                         api_keys=frozenset({KEY}), rate_limit_per_minute=1000, workers=2,
-                                        url_allowlist=("127.0.0.1",)),
+                                        url_allowlist=("127.0.0.1",), segment_after_s=5.0, segment_s=2.0),
                                redis_url, lease_stale_s=3.0, cancel_grace_s=2.0)
     with worker_processes(settings, folder) as workers:
         app = create_app(settings, with_ui=False)
@@ -302,6 +302,30 @@ def test_cancel_stops_a_running_job_and_removes_its_files(cluster: Cluster, medi
     assert record.status == "cancelled" and record.output_file_id is None and record.frames_done < 24
     time.sleep(cluster.settings.cancel_grace_s + 1)
     assert pid in worker.child_pids(), "the late revoke finds nothing to terminate: the pool process lives on"
+
+
+@pytest.mark.slow
+def test_a_long_video_runs_as_segments_on_both_workers_and_is_stitched(cluster: Cluster, tmp_path: Path) -> None:
+    from test_segments import FPS, HEIGHT, SIZE, WIDTH, packets
+
+    times = [index / FPS for index in range(8 * FPS)]  # 8 s > segment_after_s: four 2 s segments
+    clip = write_timed_clip(tmp_path / "eight.mp4", t1_patches(SIZE)[:2], row_layout(2, SIZE, WIDTH, HEIGHT), times,
+                            width=WIDTH, height=HEIGHT, keyframe_every=2)
+    face = tmp_path / "face.png"
+    cv2.imwrite(str(face), hanks_photo())
+    before = cluster.blob_ids()
+    job = cluster.service.wait(cluster.service.submit(
+        SwapOptions(video=str(clip), face=str(face), engine="classic", target_faces="1")).id, timeout=180)
+    assert job.status == "succeeded", job.error
+    children = cluster.service.store.children(job.id)
+    assert [child.meta.get("segment", "stitch") for child in children] == [0, 1, 2, 3, "stitch"]
+    assert {cluster.worker_of(child.id)[0].name for child in children[:4]} == {"w1", "w2"}, "segments spread out"
+    assert [(child.status, child.attempt) for child in children] == [("succeeded", 1)] * 5
+    assert job.report["frames"] == 16 and job.report["frames_swapped"] >= 14
+    video, audio, duration = packets(cluster.service.file_path(job.output_file_id))
+    assert [pts for pts, _ in video] == [round(t * 90000) for t in times] and audio
+    assert duration == pytest.approx(8.0, abs=0.05)
+    assert cluster.blob_ids() - before == {job.output_file_id}, "segment outputs and input copies are gone"
 
 
 @contextlib.contextmanager

@@ -99,6 +99,8 @@ class Engine:
     notices: list[str] = field(default_factory=list)
     provider: str = "cpu"
     """Where inference runs: 'cpu' for classic, the onnxruntime provider actually used for neural."""
+    inference: dict[str, object] = field(default_factory=dict)
+    """How the models run (neural): the swapper file, its precision, IO binding, faces batched per call."""
 
     def with_notice(self, notice: str) -> Engine:
         """A copy that shares the loaded models and carries one more notice for the report."""

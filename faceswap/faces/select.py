@@ -117,6 +117,19 @@ class TargetSelector:
         self._facts = {}
         return bool(picked)
 
+    def identity_seeds(self) -> list[dict[str, object]]:
+        """The chosen people as plain data (source position and remembered embeddings), for another process to
+        follow the same people (`follow_seeds`) on another part of the same video."""
+        return [{"source": identity.source, "gallery": [[float(x) for x in known] for known in identity.gallery]}
+                for identity in self.identities]
+
+    def follow_seeds(self, seeds: list[dict[str, object]]) -> None:
+        """Follow the people `identity_seeds` exported, found on every frame by identity (no track known yet)."""
+        self.identities = [_Identity(int(seed["source"]),  # type: ignore[call-overload]
+                                     [np.asarray(known, dtype=np.float32) for known in seed["gallery"]],  # type: ignore[attr-defined]
+                                     None)
+                           for seed in seeds]
+
     def _pick_identities(self, frame: Frame, candidates: list[TrackedFace]) -> list[Assignment]:
         if len(candidates) < self.options.needed_target_count:
             return []

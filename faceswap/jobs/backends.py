@@ -37,9 +37,14 @@ def build_executor(settings: Settings) -> Executor:
 
 
 def build_blobs(settings: Settings) -> BlobStore:
+    if settings.blobs.startswith("s3://"):
+        from faceswap.jobs.s3_blobs import S3BlobStore  # boto3 is imported only by deployments that use it
+
+        return S3BlobStore.from_url(settings.blobs, max_bytes=settings.max_upload_bytes,
+                                    cache_dir=settings.data_dir / "s3-cache")
     if settings.blobs != "dir":
         raise ValueError(f"FACESWAP_BLOBS={settings.blobs!r} is not available in this build; use one of: "
-                         f"{', '.join(BLOB_STORES)}")
+                         f"{', '.join(BLOB_STORES)}, s3://bucket/prefix")
     return DirBlobStore(settings.data_dir / "files", max_bytes=settings.max_upload_bytes)
 
 

@@ -29,7 +29,8 @@ from typing import BinaryIO
 from faceswap.errors import FaceSwapError
 from faceswap.jobs.interfaces import FILE_ID, BlobInfo
 
-__all__ = ["FILE_ID", "BlobInfo", "DirBlobStore", "guess_content_type", "safe_filename"]
+__all__ = ["FILE_ID", "BlobInfo", "DirBlobStore", "check_size", "data_name", "guess_content_type", "safe_filename",
+           "sha256_hex", "token_matches"]
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class DirBlobStore:
         """
         filename = safe_filename(filename)
         blob_id, folder = self._new_folder()
-        target = folder / _data_name(filename)
+        target = folder / data_name(filename)
         try:
             if isinstance(data, bytes):
                 if limit:
@@ -98,7 +99,7 @@ class DirBlobStore:
         token = secrets.token_urlsafe(24)
         blob_id, folder = self._new_folder()
         info = BlobInfo(blob_id, filename, content_type or guess_content_type(filename), 0, self._clock(),
-                        pending=True, expected_size=size, token_sha256=_sha256(token))
+                        pending=True, expected_size=size, token_sha256=sha256_hex(token))
         self._write_meta(folder, info)
         return info, token
 
@@ -113,11 +114,11 @@ class DirBlobStore:
             info = self._read_meta(folder)
             if info is None or not info.pending or info.token_sha256 is None:
                 raise FaceSwapError("file_not_found", "This upload link is unknown, expired or already used.")
-            if not hmac.compare_digest(info.token_sha256, _sha256(token)):
+            if not token_matches(info.token_sha256, token):
                 raise FaceSwapError("unauthorized", "This upload link's token is not valid.")
             # Spend the token before the transfer, so two concurrent PUTs cannot both fill the blob.
             self._write_meta(folder, BlobInfo(**{**asdict(info), "token_sha256": None}))
-        return info, folder / _data_name(info.filename)
+        return info, folder / data_name(info.filename)
 
     def finish_upload(self, blob_id: str, written: int) -> BlobInfo:
         folder = self._folder(blob_id)
@@ -142,7 +143,7 @@ class DirBlobStore:
 
     def path(self, blob_id: str) -> Path:
         info = self.info(blob_id)
-        path = self._folder(blob_id) / _data_name(info.filename)
+        path = self._folder(blob_id) / data_name(info.filename)
         if not path.is_file():
             raise FaceSwapError("file_not_found", "The requested file is not available (unknown id, or it expired).")
         return path
@@ -188,9 +189,7 @@ class DirBlobStore:
         return self.root / blob_id
 
     def _check_size(self, size: int) -> None:
-        if size > self.max_bytes:
-            raise FaceSwapError("media_too_large", f"The file is {size / 1e6:.1f} MB; this server accepts at most "
-                                f"{self.max_bytes / 1e6:.1f} MB.")
+        check_size(size, self.max_bytes)
 
     def _copy_stream(self, stream: BinaryIO, target: Path) -> None:
         written = 0
@@ -213,13 +212,24 @@ class DirBlobStore:
             return None
 
 
-def _data_name(filename: str) -> str:
+def data_name(filename: str) -> str:
     suffix = Path(filename).suffix.lower()
     return "data" + (suffix if _SUFFIX.match(suffix) else "")
 
 
-def _sha256(text: str) -> str:
+def check_size(size: int, max_bytes: int) -> None:
+    """The upload size limit, shared by every BlobStore."""
+    if size > max_bytes:
+        raise FaceSwapError("media_too_large", f"The file is {size / 1e6:.1f} MB; this server accepts at most "
+                            f"{max_bytes / 1e6:.1f} MB.")
+
+
+def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def token_matches(token_sha256: str, token: str) -> bool:
+    return hmac.compare_digest(token_sha256, sha256_hex(token))
 
 
 def _mtime(path: Path) -> float:

@@ -62,6 +62,8 @@ class TaskContext:
     settings: Settings
     runtime: Any
     runner: Runner
+    dispatch: Callable[[Task], None] | None = None
+    """How a running task hands new tasks to the executor (a long video's segments, then its stitch)."""
 
 
 def _never() -> bool:
@@ -130,6 +132,10 @@ def run_task(context: TaskContext, lease: Lease, stopping: Callable[[], bool] = 
         options = _local_inputs(SwapOptions.model_validate(record.options), context.blobs)
         workdir.mkdir(parents=True, exist_ok=True)
         heartbeat.beat()
+        from faceswap.segments.jobs import run_part  # media code, loaded when a job first runs
+
+        if run_part(context, lease, record, options, heartbeat, workdir):  # a long video's split, segment, stitch
+            return
         started = time.monotonic()
         result = context.runner(options, context.runtime, workdir / "output", progress=heartbeat.progress,
                                 should_cancel=heartbeat.should_cancel, workdir=workdir)

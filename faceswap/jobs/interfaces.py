@@ -107,6 +107,10 @@ class JobRecord:
     attempt: int
     position: int | None
     """1-based place in the queue while queued, 0 while processing, None once finished."""
+    parent_id: str | None = None
+    """Set on the tasks of a split job (its segments and their stitch): the job they belong to."""
+    segments: int = 0
+    """How many segments a split job was cut into (0: it runs in one pass)."""
 
     @property
     def finished(self) -> bool:
@@ -169,6 +173,35 @@ class JobStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SegmentCommit:
+    recorded: bool
+    """False: the segment's lease was gone (cancelled, re-run elsewhere); its output is not the job's."""
+    stitch_id: str | None = None
+    """Set for the one segment whose commit completed the set: the stitch task it queued, to dispatch."""
+
+
+@runtime_checkable
+class SegmentStore(Protocol):
+    """What a JobStore adds to run a long video as segments (segments/jobs.py). A job that `split`s stays
+    processing, held by no worker, while its segments run as jobs of their own (`parent_id` names it): its progress
+    is theirs summed, cancelling or failing it cancels them, and the last segment to commit queues the stitch."""
+
+    def split(self, lease: Lease, children: list[dict[str, Any]], *, frames_total: int) -> list[str] | None:
+        """Under the job's lease, queue one segment job per entry of `children` (their meta; the job's options are
+        copied) and mark the job split; returns their ids in order, or None when the lease is gone."""
+        ...
+
+    def complete_segment(self, lease: Lease, *, output_file_id: str, report: dict[str, Any]) -> SegmentCommit:
+        """Record a segment's result once (under its lease); the commit that completes the set queues the stitch
+        (meta {"stitch": true}) in the same transaction."""
+        ...
+
+    def children(self, job_id: str) -> list[JobRecord]:
+        """The segments (then the stitch) of a split job, in the order they were queued."""
+        ...
 
 
 @runtime_checkable

@@ -99,7 +99,7 @@ class JobService:
         self.blobs = blobs if blobs is not None else backends.build_blobs(settings)
         self._executor = executor if executor is not None else backends.build_executor(settings)
         self._context = TaskContext(store=self.store, blobs=self.blobs, settings=settings, runtime=runtime,
-                                    runner=runner or _pipeline_runner)
+                                    runner=runner or _pipeline_runner, dispatch=self._executor.dispatch)
         self._changed = threading.Condition()
         self._closing = threading.Event()
         self._sweeper: threading.Thread | None = None
@@ -160,7 +160,11 @@ class JobService:
             return job
         was_running = job.status == "processing"
         record = self.store.request_cancel(job_id)
-        if was_running:
+        if record is not None and record.segments:  # split: no worker holds the job itself, its segments stop
+            from faceswap.segments.jobs import discard
+
+            discard(self.store, self.blobs, job_id)
+        elif was_running:
             self._executor.cancel(job_id)  # its worker removes the job's input copies once it has stopped
         else:
             for blob_id in owned_inputs(record.meta if record is not None else {}):

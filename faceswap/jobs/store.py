@@ -18,10 +18,11 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from faceswap.jobs.interfaces import MAX_ATTEMPTS, HeartbeatAnswer, JobRecord, Lease, Recovery
+from faceswap.jobs.interfaces import MAX_ATTEMPTS, HeartbeatAnswer, JobRecord, Lease, Recovery, SegmentCommit
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,9 @@ CREATE INDEX IF NOT EXISTS jobs_status_seq ON jobs (status, seq);
 CREATE INDEX IF NOT EXISTS jobs_finished_at ON jobs (finished_at);
 """
 
+_SPLIT_COLUMNS = {"parent_id": "TEXT", "segments": "INTEGER NOT NULL DEFAULT 0"}
+"""Columns of split jobs (segments/jobs.py), added to a database made before they existed."""
+
 
 class SqliteJobStore:
     """The embedded JobStore: one SQLite file in the data dir (WAL), shared by threads and local processes."""
@@ -71,6 +75,11 @@ class SqliteJobStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=10000")
             self._db.executescript(_SCHEMA)
+            present = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+            for name, kind in _SPLIT_COLUMNS.items():
+                if name not in present:
+                    self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
+            self._db.execute("CREATE INDEX IF NOT EXISTS jobs_parent ON jobs (parent_id)")
 
     def close(self) -> None:
         with self._lock:
@@ -133,6 +142,12 @@ class SqliteJobStore:
                 position = ahead + 1
             elif row["status"] == "processing":
                 position = 0
+            if row["segments"] and row["status"] == "processing":  # a split job's progress is its segments'
+                done = self._db.execute("SELECT COALESCE(SUM(frames_done), 0) FROM jobs WHERE parent_id = ?",
+                                        (job_id,)).fetchone()[0]
+                total = row["frames_total"]
+                return replace(_record(row, position), frames_done=min(done, total),
+                               progress=min(done / total, 1.0) if total else 0.0)
         return _record(row, position)
 
     def queue_size(self) -> int:
@@ -148,8 +163,8 @@ class SqliteJobStore:
         with self._transaction() as db:
             db.execute(
                 "UPDATE jobs SET status = 'cancelled', finished_at = ?, error = ?, lease_token = NULL "
-                "WHERE id = ? AND status IN ('queued', 'processing')",
-                (self._clock(), json.dumps(error), job_id))
+                "WHERE (id = ? OR parent_id = ?) AND status IN ('queued', 'processing')",
+                (self._clock(), json.dumps(error), job_id, job_id))
         return self.get(job_id)
 
     # -- workers -------------------------------------------------------------------------------------------------
@@ -197,11 +212,73 @@ class SqliteJobStore:
                  lease.job_id, lease.token)).rowcount)
 
     def fail(self, lease: Lease, error: dict[str, Any], *, engine: str | None = None) -> bool:
+        """Record failure under the lease; a split job's unfinished segments are cancelled with it."""
+        cancelled = {"code": "task_cancelled", "message": "The task was cancelled.", "retryable": False}
         with self._transaction() as db:
-            return bool(db.execute(
+            failed = bool(db.execute(
                 "UPDATE jobs SET status = 'failed', error = ?, engine = COALESCE(?, engine), finished_at = ?, "
                 "lease_token = NULL WHERE id = ? AND lease_token = ? AND status = 'processing'",
                 (json.dumps(error), engine, self._clock(), lease.job_id, lease.token)).rowcount)
+            if failed:
+                db.execute("UPDATE jobs SET status = 'cancelled', finished_at = ?, error = ?, lease_token = NULL "
+                           "WHERE parent_id = ? AND status IN ('queued', 'processing')",
+                           (self._clock(), json.dumps(cancelled), lease.job_id))
+            return failed
+
+    # -- split jobs (SegmentStore) -------------------------------------------------------------------------------
+
+    def split(self, lease: Lease, children: list[dict[str, Any]], *, frames_total: int) -> list[str] | None:
+        """Queue the segments of a job under its lease; the job stays processing, held by no worker (no heartbeat,
+        so `recover` leaves it to its segments), its lease kept for the stitch to complete it."""
+        ids = [str(uuid.uuid4()) for _ in children]
+        with self._transaction() as db:
+            row = db.execute("SELECT options, dialect, owner FROM jobs WHERE id = ? AND lease_token = ? AND "
+                             "status = 'processing' AND segments = 0", (lease.job_id, lease.token)).fetchone()
+            if row is None:
+                return None
+            now = self._clock()
+            db.executemany(
+                "INSERT INTO jobs (id, status, options, dialect, owner, meta, created_at, parent_id) "
+                "VALUES (?, 'queued', ?, ?, ?, ?, ?, ?)",
+                [(child_id, row["options"], row["dialect"], row["owner"], json.dumps(meta), now, lease.job_id)
+                 for child_id, meta in zip(ids, children, strict=True)])
+            db.execute("UPDATE jobs SET segments = ?, frames_total = ?, frames_done = 0, progress = 0, "
+                       "heartbeat_at = NULL WHERE id = ?", (len(children), frames_total, lease.job_id))
+        return ids
+
+    def complete_segment(self, lease: Lease, *, output_file_id: str, report: dict[str, Any]) -> SegmentCommit:
+        with self._transaction() as db:
+            row = db.execute("SELECT parent_id FROM jobs WHERE id = ? AND lease_token = ? AND status = 'processing'",
+                             (lease.job_id, lease.token)).fetchone()
+            if row is None or row["parent_id"] is None:
+                return SegmentCommit(False)
+            db.execute(
+                "UPDATE jobs SET status = 'succeeded', output_file_id = ?, report = ?, progress = 1, "
+                "frames_done = CASE WHEN frames_total > 0 THEN frames_total ELSE frames_done END, "
+                "finished_at = ?, lease_token = NULL WHERE id = ?",
+                (output_file_id, json.dumps(report), self._clock(), lease.job_id))
+            parent = db.execute("SELECT * FROM jobs WHERE id = ? AND status = 'processing'",
+                                (row["parent_id"],)).fetchone()
+            if parent is None:
+                return SegmentCommit(True)
+            done = db.execute("SELECT COUNT(*) FROM jobs WHERE parent_id = ? AND status = 'succeeded'",
+                              (parent["id"],)).fetchone()[0]
+            if done != parent["segments"]:
+                return SegmentCommit(True)
+            stitch_id = str(uuid.uuid4())
+            meta = {"stitch": True, "parent_lease": Lease(parent["id"], parent["lease_token"],
+                                                          parent["attempt"]).to_dict()}
+            db.execute(
+                "INSERT INTO jobs (id, status, options, dialect, owner, meta, created_at, parent_id) "
+                "VALUES (?, 'queued', ?, ?, ?, ?, ?, ?)",
+                (stitch_id, parent["options"], parent["dialect"], parent["owner"], json.dumps(meta), self._clock(),
+                 parent["id"]))
+        return SegmentCommit(True, stitch_id)
+
+    def children(self, job_id: str) -> list[JobRecord]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM jobs WHERE parent_id = ? ORDER BY seq", (job_id,)).fetchall()
+        return [_record(row, None) for row in rows]
 
     def release(self, lease: Lease) -> bool:
         """Give a job back to the queue without spending an attempt (the server is shutting down)."""
@@ -234,6 +311,17 @@ class SqliteJobStore:
             db.executemany(
                 "UPDATE jobs SET status = 'failed', lease_token = NULL, error = ?, finished_at = ? WHERE id = ?",
                 [(json.dumps(error), self._clock(), job_id) for job_id in give_up])
+            # A split job whose segment was given up fails with it (its other segments are cancelled).
+            parents = [row[0] for job_id in give_up for row in db.execute(
+                "SELECT parent_id FROM jobs WHERE id = ? AND parent_id IS NOT NULL", (job_id,)).fetchall()]
+            cancelled = {"code": "task_cancelled", "message": "The task was cancelled.", "retryable": False}
+            for parent_id in parents:
+                if db.execute("UPDATE jobs SET status = 'failed', lease_token = NULL, error = ?, finished_at = ? "
+                              "WHERE id = ? AND status = 'processing'",
+                              (json.dumps(error), self._clock(), parent_id)).rowcount:
+                    db.execute("UPDATE jobs SET status = 'cancelled', finished_at = ?, error = ?, lease_token = NULL "
+                               "WHERE parent_id = ? AND status IN ('queued', 'processing')",
+                               (self._clock(), json.dumps(cancelled), parent_id))
         if requeue or give_up:
             log.warning("recovered interrupted jobs: %d re-queued, %d failed", len(requeue), len(give_up))
         return Recovery(requeue, give_up)
@@ -242,9 +330,11 @@ class SqliteJobStore:
         """Delete jobs finished more than `retention_s` ago; returns them so their files can go too."""
         cutoff = self._clock() - retention_s
         with self._transaction() as db:
-            rows = db.execute("SELECT * FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?",
-                              (cutoff,)).fetchall()
-            db.execute("DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?", (cutoff,))
+            # A split job's segments stay while it runs (the stitch needs their outputs), however old.
+            expired = ("finished_at IS NOT NULL AND finished_at < ? AND (parent_id IS NULL OR parent_id NOT IN "
+                       "(SELECT id FROM jobs WHERE finished_at IS NULL))")
+            rows = db.execute(f"SELECT * FROM jobs WHERE {expired}", (cutoff,)).fetchall()
+            db.execute(f"DELETE FROM jobs WHERE {expired}", (cutoff,))
         return [_record(row, None) for row in rows]
 
     def live_options(self) -> list[dict[str, Any]]:
@@ -262,4 +352,4 @@ def _record(row: sqlite3.Row, position: int | None) -> JobRecord:
         frames_done=row["frames_done"], frames_total=row["frames_total"], error=loads(row["error"]),
         engine=row["engine"], report=loads(row["report"]), output_file_id=row["output_file_id"],
         created_at=row["created_at"], started_at=row["started_at"], finished_at=row["finished_at"],
-        attempt=row["attempt"], position=position)
+        attempt=row["attempt"], position=position, parent_id=row["parent_id"], segments=row["segments"])

@@ -9,9 +9,11 @@ that replaces a killed one is ready before it takes a message.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
@@ -35,6 +37,8 @@ class WorkerProcess:
     def __init__(self, settings: Settings, *, runtime: Any = None, runner: Runner | None = None,
                  preload: str = "auto") -> None:
         self.settings = settings
+        self.dispatch: Callable[[Task], None] | None = None
+        """How its tasks queue new ones (a long video's segments, then the stitch): set by `register`."""
         self._runtime = runtime
         self._runner = runner
         self._preload = preload
@@ -71,15 +75,16 @@ class WorkerProcess:
         if runner is None:
             from faceswap.pipeline import run as runner
         return TaskContext(store=backends.build_store(self.settings), blobs=backends.build_blobs(self.settings),
-                           settings=self.settings, runtime=runtime, runner=runner)
+                           settings=self.settings, runtime=runtime, runner=runner, dispatch=self.dispatch)
 
 
 def register(app: Celery, worker: WorkerProcess) -> None:
-    """Register the one task every dispatched `Task` runs through."""
+    """Register the one task every dispatched `Task` runs through; tasks it queues go to the same app."""
+    worker.dispatch = functools.partial(send, app)
 
     @app.task(name=TASK_NAME, shared=False)  # this app only: each worker binds its own WorkerProcess
     def run(task_json: str) -> str:
-        return execute(worker.context(), Task.from_json(task_json), redispatch=lambda task: send(app, task))
+        return execute(worker.context(), Task.from_json(task_json), redispatch=functools.partial(send, app))
 
 
 def check_celery_settings(settings: Settings) -> None:

@@ -70,6 +70,8 @@ def _read_range(info: VideoInfo, low: float, high: float, frame_cap: int, *, see
         stream.thread_type = "AUTO"
         if info.limits is not None:
             cap_decoder(stream, info.limits.max_pixels)
+            if info.limits.decode_threads:
+                stream.codec_context.thread_count = info.limits.decode_threads
         if seek:
             seek = _seek(container, stream, info, low - SEEK_MARGIN_S)
         yield from _decode(info, container, stream, low, high, frame_cap, seeked=seek)

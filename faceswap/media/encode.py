@@ -108,7 +108,7 @@ class VideoWriter:
     """
 
     def __init__(self, output: Path, info: VideoInfo, *, fmt: OutputFormat, start: float | None = None,
-                 end: float | None = None, encoder: str = "auto") -> None:
+                 end: float | None = None, encoder: str = "auto", audio: bool = True) -> None:
         self.output = Path(output)
         self.info = info
         self.fmt: OutputFormat = fmt
@@ -118,6 +118,8 @@ class VideoWriter:
         self.audio_codec: str | None = None
         """The output's audio codec once the first frame is written (None: no audio)."""
         self.audio_remuxed = False
+        self._with_audio = audio
+        """False: video only (a segment of a long video; the stitch adds the audio once)."""
         self._temp = self.output.with_name(f".{self.output.stem}.{secrets.token_hex(8)}.{fmt}")
         self._extra_temp: Path | None = None
         self._video: av.VideoStream | None = None
@@ -186,9 +188,11 @@ class VideoWriter:
             stream.codec_context.time_base = stream.time_base = self.info.time_base
             stream.options = dict(NVENC_OPTIONS if self.encoder_name == "h264_nvenc" else X264_OPTIONS)
             context = stream.codec_context
+            if self.info.limits is not None and self.info.limits.encode_threads:
+                context.thread_count = self.info.limits.encode_threads
             context.colorspace = context.color_primaries = context.color_trc = 1  # BT.709
             context.color_range = 1  # limited ("tv") range
-            if self.info.has_audio:
+            if self.info.has_audio and self._with_audio:
                 self._audio = AudioTrack(self.info, self._container, window_start=frame.time)
                 self.audio_codec, self.audio_remuxed = self._audio.codec, self._audio.remuxed
         self._video = stream

@@ -37,11 +37,19 @@ class MediaLimits:
     """Pixels of every decoded frame (0: no limit)."""
     max_output_bytes: int = 0
     """Bytes written into one output video (0: no limit)."""
+    decode_threads: int = 0
+    """Threads the video decoder may use (0: the codec's own choice; `media.threads.codec_threads` sizes it)."""
+    encode_threads: int = 0
+    """Threads libx264 may use (0: the codec's own choice)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MediaLimits:
+        from faceswap.media.threads import codec_threads
+
+        decode, encode = codec_threads(decode=settings.decode_threads, encode=settings.encode_threads)
         return cls(max_frames=settings.max_frames, max_duration_s=settings.max_duration_s,
-                   max_pixels=settings.max_pixels, max_output_bytes=settings.max_output_bytes)
+                   max_pixels=settings.max_pixels, max_output_bytes=settings.max_output_bytes,
+                   decode_threads=decode, encode_threads=encode)
 
 
 def example_size(pixels: int) -> str:

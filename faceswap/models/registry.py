@@ -79,6 +79,8 @@ class ModelSpec:
     """For swappers: FaceFusion's model type, which picks normalisation and identity path (MODELS.md §17.1)."""
     converter: str | None = None
     """For swappers: the registry name of the embedding converter the identity goes through (§17.2)."""
+    precision: Literal["fp32", "fp16"] = "fp32"
+    """fp16 for a half-precision export (float32 I/O, fp16 inside): run as it is, never converted again."""
 
     @property
     def url(self) -> str:
@@ -134,7 +136,8 @@ def _facefusion_swapper(name: str, base: str, kind: SwapperType, size: int, temp
         std=127.5 if signed else 255.0,
         description=f"{vendor} face swapper at {size} px ({checked})",
         adapter=_ADAPTERS.get(kind, "faceswap.engines.neural.swappers:EmbeddingSwapper"), optional=True,
-        swapper_type=kind, converter=f"crossface_{kind}" if kind in _CONVERTED else None)
+        swapper_type=kind, converter=f"crossface_{kind}" if kind in _CONVERTED else None,
+        precision="fp16" if kind == "hyperswap" else "fp32")  # FaceFusion exports hyperswap in fp16 (§17.1)
 
 
 def _crossface(name: str, crc32: str | None) -> ModelSpec:
@@ -181,7 +184,8 @@ SPECS: tuple[ModelSpec, ...] = (
         size=None, sha256=None, licence=INSIGHTFACE_LICENCE, input_size=128, template="arcface_128", mean=0.0,
         std=255.0, description="InsightFace inswapper_128, FaceFusion's half-precision export (float32 I/O; its "
         "own emap; unchecked: nothing published)",
-        adapter="faceswap.engines.neural.inswapper:Inswapper", swapper_type="inswapper", optional=True),
+        adapter="faceswap.engines.neural.inswapper:Inswapper", swapper_type="inswapper", optional=True,
+        precision="fp16"),
     *(_facefusion_swapper(*row) for row in FACEFUSION_SWAPPERS),
     *(_crossface(*row) for row in CROSSFACE_CONVERTERS),
     ModelSpec(
@@ -240,6 +244,12 @@ GROUPS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "restorers": ("gfpgan_1.4", "codeformer"),
     "all": tuple(spec.name for spec in SPECS),
 })
+
+
+def half_sibling(name: str, registry: Mapping[str, ModelSpec] = REGISTRY) -> str | None:
+    """The published half-precision export of model `name` (`inswapper_128` → `inswapper_128_fp16`), if any."""
+    sibling = registry.get(f"{name}_fp16")
+    return sibling.name if sibling is not None and sibling.precision == "fp16" else None
 
 
 def names_with_role(role: ModelRole, registry: Mapping[str, ModelSpec] = REGISTRY) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from faceswap.errors import FaceSwapError
+from faceswap.models.runner import ModelRunner, Precision, resolve_io_binding, resolve_precision, value_device
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,25 @@ def distribution_notices(distributions: Sequence[str], available: Sequence[str])
     return notices
 
 
+def provider_arguments(providers: Sequence[str], model_path: str | Path, *, device_id: int = 0,
+                       trt_cache: Path | None = None, fp16: bool = False) -> list[Any]:
+    """The `providers=` list for one session: TensorRT with its engine cache (`trt_cache`, default `.trt-cache`
+    beside the model; engines are built once per model, GPU and TensorRT version, then loaded in seconds) and fp16
+    engines when the run is half precision; CUDA, ROCm and DirectML with the device id; others by name."""
+    arguments: list[Any] = []
+    for provider in providers:
+        if provider == "TensorrtExecutionProvider":
+            cache = trt_cache or Path(model_path).parent / ".trt-cache"
+            arguments.append((provider, {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache),
+                                         "trt_timing_cache_enable": True, "trt_timing_cache_path": str(cache),
+                                         "trt_fp16_enable": fp16, "device_id": device_id}))
+        elif provider in DEVICE_PROVIDERS:
+            arguments.append((provider, {"device_id": device_id}))
+        else:
+            arguments.append(provider)
+    return arguments
+
+
 def share_cpu_arena(ort: Any) -> bool:
     """Register one CPU arena with onnxruntime's environment for all sessions of this process to share.
 
@@ -108,7 +128,11 @@ class SessionFactory:
 
     def __init__(self, providers: Sequence[str] = (), *, threads: int | None = None,
                  available: Sequence[str] | None = None, distributions: Sequence[str] | None = None,
-                 device_id: int = 0) -> None:
+                 device_id: int = 0, precision: str = "auto", io_binding: str = "auto",
+                 trt_cache: Path | None = None) -> None:
+        """`precision` (auto | fp32 | fp16) and `io_binding` (auto | on | off): `auto` turns both on for CUDA and
+        TensorRT and off on CPU (FACESWAP_PRECISION, FACESWAP_IO_BINDING); `trt_cache` is TensorRT's engine cache
+        (FACESWAP_TRT_CACHE; default `.trt-cache` beside each model)."""
         import onnxruntime
 
         self._ort = onnxruntime
@@ -124,6 +148,13 @@ class SessionFactory:
         self._sessions: dict[tuple[str, tuple[str, ...], int], Any] = {}
         self._notices: list[str] = []
         self.providers: tuple[str, ...] = self._choose_providers()
+        self.precision: Precision = resolve_precision(precision, self.providers)
+        """The precision swappers and restorers run in. Analysis models stay float32 files; under TensorRT the fp16
+        flag is a provider option, so TensorRT may build every model's engine in fp16 (it picks fp16 or fp32 per
+        layer, by speed)."""
+        self.io_binding: bool = resolve_io_binding(io_binding, self.providers)
+        self.value_device = value_device(self.providers)
+        self.trt_cache = trt_cache
         self._shared_arena = share_cpu_arena(onnxruntime)
         for notice in distribution_notices(self.distributions, self.available):
             self._notice(notice)
@@ -147,6 +178,24 @@ class SessionFactory:
         with self._lock:
             return self._sessions.setdefault(key, created)
 
+    def runner(self, path: Path | str, *, half: bool = False, published_half: bool = False,
+               device_id: int | None = None) -> ModelRunner:
+        """The session for `path` behind a `ModelRunner` with this factory's IO binding. `half`: a swapper or
+        restorer that should run in half precision: when this factory's precision is fp16 and the provider is not
+        TensorRT (which makes fp16 engines itself), a float16 copy of a float32 file is used (`models.half`).
+        `published_half`: the file is a half-precision export already (inswapper_128_fp16): used as it is."""
+        chosen = Path(path)
+        precision = "fp16" if published_half or (half and self.precision == "fp16") else "fp32"
+        if precision == "fp16" and not published_half and self.providers[0] != "TensorrtExecutionProvider":
+            from faceswap.models.half import half_copy
+
+            chosen = half_copy(chosen)
+        session = self.session(chosen, device_id=device_id)
+        on_device = self.provider_for(session) != "cpu"
+        return ModelRunner(session, io_binding=self.io_binding, device=self.value_device if on_device else "cpu",
+                           device_id=self.device_id if device_id is None else device_id,
+                           precision="fp16" if precision == "fp16" else "fp32")
+
     def provider_for(self, session: Any) -> str:
         """The provider that runs `session` (its first active provider), in short form: `cuda`, `cpu`…"""
         active = session.get_providers()
@@ -162,6 +211,8 @@ class SessionFactory:
             "providers": list(self.providers),
             "onnxruntime_version": self._ort.__version__,
             "distributions": list(self.distributions),
+            "precision": self.precision,
+            "io_binding": self.io_binding,
             "sessions": sessions,
             "notices": notices,
         }
@@ -199,17 +250,8 @@ class SessionFactory:
         return options
 
     def _provider_arguments(self, model_path: str, device_id: int = 0) -> list[Any]:
-        arguments: list[Any] = []
-        for provider in self.providers:
-            if provider == "TensorrtExecutionProvider":
-                cache = Path(model_path).parent / ".trt-cache"
-                arguments.append((provider, {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache),
-                                             "device_id": device_id}))
-            elif provider in DEVICE_PROVIDERS:
-                arguments.append((provider, {"device_id": device_id}))
-            else:
-                arguments.append(provider)
-        return arguments
+        return provider_arguments(self.providers, model_path, device_id=device_id, trt_cache=self.trt_cache,
+                                  fp16=self.precision == "fp16")
 
     def preload(self, paths: Iterable[Path | str]) -> None:
         """Build the sessions for `paths`, largest file first: a session's build briefly holds its file twice

@@ -24,6 +24,6 @@ def load_restorer(kind: str, paths: Mapping[str, Path], sessions: SessionFactory
     (name,) = RESTORER_MODELS[kind]
     if name not in paths:
         raise FaceSwapError("model_not_available", f"the {kind} restorer needs the model file {name}")
-    session = sessions.session(paths[name])
+    session = sessions.runner(paths[name], half=True)
     signature = require_kind(session, paths[name], _EXPECTED[kind], f"{kind} restorer")
     return OnnxRestorer(kind, session, signature)

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
 
 from faceswap.engines.base import CropSwapper, FaceAnalyzer, FaceRestorer, FaceSwapper
 from faceswap.errors import FaceSwapError
-from faceswap.faces.align import transform_points
+from faceswap.faces.align import Matrix, estimate_similarity, transform_points
 from faceswap.faces.paste import Mask
 from faceswap.faces.select import TargetSelector
 from faceswap.faces.track import FaceTracker, TrackedFace
@@ -112,20 +115,76 @@ class CropFaceStep:
             raise FaceSwapError("invalid_request", f"{swapper.name} cannot honour swapper_weight (it takes no "
                                 "identity vector); leave it at 0.5", field="swapper_weight")
 
+    @property
+    def batches(self) -> bool:
+        """Whether the swapper takes several crops in one call (a free batch dimension)."""
+        return bool(getattr(self.swapper, "batches", False)) and hasattr(self.swapper, "swap_crops")
+
     def __call__(self, frame: Frame, face: Face, source: Any) -> Frame:
+        return self.swap_all(frame, [(face, source)], batch=False)
+
+    def swap_all(self, frame: Frame, pairs: Sequence[tuple[Face, Any]], *, batch: bool = True) -> Frame:
+        """Every (face, source) of a frame. With a batching swapper and crops that do not overlap, all crops (and
+        all pixel-boost phases) go through one model call; the result is the same as one face after the other,
+        which is what runs otherwise (a face's crop must see the faces pasted before it where they overlap)."""
+        if not (batch and len(pairs) > 1 and self.batches) or self._overlap(frame, [face for face, _ in pairs]):
+            for face, source in pairs:
+                frame = self._paste(frame, *self._batch([self._prepare(frame, face, source)])[0])
+            return frame
+        prepared = [self._prepare(frame, face, source) for face, source in pairs]
+        for done in self._batch(prepared):
+            frame = self._paste(frame, *done)
+        return frame
+
+    def _prepare(self, frame: Frame, face: Face, source: Any) -> tuple[Face, Any, Frame, Matrix, list[Mask]]:
         if self.params.swapper_weight != 0.5:
             source = self.swapper.balance(source, frame, face, self.params.swapper_weight)  # type: ignore[attr-defined]
         crop, matrix = stages.align(frame, face.kps, self.template, self.size)
         layers: list[Mask] = [] if self.box is None else [self.box]
         if "occlusion" in self.params.mask:
             layers.append(self.maskers.occluder.mask(crop))
-        swapped = stages.swap_boosted(crop, partial(self.swapper.swap_crop, source=source), self.factor)
+        return face, source, crop, matrix, layers
+
+    def _batch(self, prepared: Sequence[tuple[Face, Any, Frame, Matrix, list[Mask]]]
+               ) -> list[tuple[Face, Frame, Matrix, list[Mask]]]:
+        """The swapped crop of each prepared face: its t² phases, all faces' together, in one swapper call."""
+        phases = [stages.implode(crop, self.factor) for _, _, crop, _, _ in prepared]
+        if hasattr(self.swapper, "swap_crops"):
+            flat = [phase for face_phases in phases for phase in face_phases]
+            sources = [source for (_, source, _, _, _), face_phases in zip(prepared, phases, strict=True)
+                       for _ in face_phases]
+            swapped = self.swapper.swap_crops(flat, sources)  # type: ignore[attr-defined]
+        else:
+            swapped = [self.swapper.swap_crop(phase, source) for (_, source, _, _, _), face_phases
+                       in zip(prepared, phases, strict=True) for phase in face_phases]
+        count = self.factor * self.factor
+        return [(face, stages.explode(swapped[index * count:(index + 1) * count], self.factor), matrix, layers)
+                for index, (face, _, _, matrix, layers) in enumerate(prepared)]
+
+    def _paste(self, frame: Frame, face: Face, swapped: Frame, matrix: Matrix, layers: list[Mask]) -> Frame:
+        layers = list(layers)
         if "region" in self.params.mask:
             layers.append(masks.region_mask(self.maskers.parser.labels(swapped), self.params.mask_regions, self.size))
         if "area" in self.params.mask:
             points = transform_points(masks.landmarks_68(face), matrix)
             layers.append(masks.area_mask(points, self.params.mask_areas, self.size))
         return stages.paste(frame, swapped, matrix, stages.combine_masks(layers))
+
+    def _overlap(self, frame: Frame, faces: Sequence[Face]) -> bool:
+        """Whether any two faces' crop footprints on the frame meet (then batching could change the result)."""
+        shapes = [footprint(face.kps, self.template, self.size) for face in faces]
+        return any(cv2.intersectConvexConvex(a, b)[0] > 0 for i, a in enumerate(shapes) for b in shapes[i + 1:])
+
+
+def footprint(kps: NDArray[np.float32], template: NDArray[np.float64], size: int) -> NDArray[np.float32]:
+    """The frame quadrilateral (4x2) a crop of `size` on `template` reads and pastes, grown by 2 frame pixels for
+    interpolation."""
+    matrix = estimate_similarity(kps, template)
+    margin = 2.0 * float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))  # 2 frame pixels in crop pixels
+    inverse = cv2.invertAffineTransform(matrix)
+    low, high = -margin, size + margin
+    corners = np.array([[low, low], [high, low], [high, high], [low, high]], dtype=np.float64)
+    return np.ascontiguousarray(corners @ inverse[:, :2].T + inverse[:, 2], dtype=np.float32)
 
 
 class FrameFaceStep:
@@ -190,8 +249,13 @@ class SwapSession:
         if not assignments:
             return FrameResult(frame, len(tracked), 0, skipped)
         image = frame.copy()
-        for assignment in assignments:
-            image = self._swap_face(image, assignment.face, self.sources[assignment.source])
+        pairs = [(assignment.face, self.sources[assignment.source]) for assignment in assignments]
+        swap_all = getattr(self._swap_face, "swap_all", None)
+        if swap_all is not None:
+            image = swap_all(image, pairs)
+        else:
+            for face, source in pairs:
+                image = self._swap_face(image, face, source)
         if self.restorer is not None:
             for assignment in assignments:
                 image = self.restorer.restore(image, assignment.face, visibility=self.params.restore_visibility,

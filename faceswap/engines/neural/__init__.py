@@ -88,27 +88,34 @@ def load_neural_engine(paths: Mapping[str, Path], sessions: SessionFactory, *, s
     if missing:
         raise FaceSwapError("model_not_available", f"the neural engine needs {', '.join(missing)} as well")
 
-    sessions.preload(paths[name] for name in neural_models(swapper))
-    session = sessions.session(paths[DETECTOR])
+    spec = REGISTRY[swapper]
+    converts = sessions.precision == "fp16" and spec.precision == "fp32"
+    if converts:  # the float32 swapper is never built: its fp16 copy is
+        swap_runner = sessions.runner(paths[swapper], half=True)
+    sessions.preload(paths[name] for name in neural_models(swapper) if not (converts and name == swapper))
+    session = sessions.runner(paths[DETECTOR])
     detector = ScrfdDetector(session, require_kind(session, paths[DETECTOR], "detector", "face detector"))
 
-    session = sessions.session(paths[RECOGNIZER])
+    session = sessions.runner(paths[RECOGNIZER])
     signature = require_kind(session, paths[RECOGNIZER], "recognizer", "face recognizer")
     embedder = ArcFaceEmbedder(session, signature,
                                raw_pixels=graph.normalises_internally(paths[RECOGNIZER], allow_bn_data=False))
 
-    session = sessions.session(paths[GENDERAGE])
+    session = sessions.runner(paths[GENDERAGE])
     signature = require_kind(session, paths[GENDERAGE], "genderage", "gender/age model")
     genderage = GenderAgeClassifier(session, signature,
                                     raw_pixels=graph.normalises_internally(paths[GENDERAGE], allow_bn_data=True))
 
     converter = None
-    if REGISTRY[swapper].converter:
-        name = REGISTRY[swapper].converter
-        session = sessions.session(paths[name])
+    if spec.converter:
+        name = spec.converter
+        session = sessions.runner(paths[name])
         converter = EmbeddingConverter(name, session, require_kind(session, paths[name], "converter",
                                                                    f"embedding converter {name}"))
-    swap_session = sessions.session(paths[swapper])
-    adapter = load_swapper(swapper, paths[swapper], swap_session, embedder=embedder.embed, converter=converter)
+    if not converts:
+        swap_runner = sessions.runner(paths[swapper], published_half=spec.precision == "fp16")
+    adapter = load_swapper(swapper, paths[swapper], swap_runner, embedder=embedder.embed, converter=converter)
+    inference = {"swapper": swapper, "swapper_precision": swap_runner.precision, "io_binding": swap_runner.io_binding,
+                 "batched_faces": bool(getattr(adapter, "batches", False))}
     return Engine(name="neural", analyzer=NeuralAnalyzer(detector, embedder, genderage), swapper=adapter,
-                  provider=sessions.provider_for(swap_session), notices=sessions.notices)
+                  provider=sessions.provider_for(swap_runner), notices=sessions.notices, inference=inference)

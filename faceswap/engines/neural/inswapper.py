@@ -10,7 +10,7 @@ work too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -36,6 +36,9 @@ class SourceLatent:
     latent: NDArray[np.float32]
     """(1, 512) float32, unit length."""
     embedding: NDArray[np.float32]
+    resident: Any = None
+    """The latent made resident on the device once (an OrtValue, with IO binding), fed as it is; None: feed
+    `latent`."""
 
 
 def source_latent(embedding: NDArray[np.floating], emap: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -64,10 +67,16 @@ class Inswapper:
         self.emap = emap
         self.embedder = embedder
         self.mask = stages.box_mask(self.size, MASK_BLUR)
+        self.batches = bool(getattr(session, "batch_dynamic", False))
+        """N faces (or a boosted crop's phases) go through one call; False for fixed-batch files (the release
+        file is [1,3,128,128]), which take one call per face."""
 
     def prepare_source(self, image: Frame, face: Face) -> SourceLatent:
         embedding = embedding_of(image, face, self.embedder, "inswapper")  # the emap is 512×512 (graph check)
-        return SourceLatent(latent=source_latent(embedding, self.emap), embedding=embedding)
+        latent = source_latent(embedding, self.emap)
+        make_resident = getattr(self.session, "resident", None)
+        resident = make_resident(self.latent_name, latent) if getattr(self.session, "io_binding", False) else None
+        return SourceLatent(latent=latent, embedding=embedding, resident=resident)
 
     weighted = True
     """`swapper_weight` is honoured: the identity is an embedding (MODELS.md §17.0)."""
@@ -79,10 +88,21 @@ class Inswapper:
 
     def swap_crop(self, crop: Frame, source: SourceLatent) -> Frame:
         """The swap stage alone: the model's output for an aligned BGR uint8 crop of `self.size`, as BGR uint8."""
-        blob = cv2.dnn.blobFromImage(crop, 1.0 / 255.0, (self.size, self.size), (0.0, 0.0, 0.0), swapRB=True)
-        prediction = self.session.run([self.output_name], {self.image_name: blob, self.latent_name: source.latent})[0]
-        rgb = np.clip(np.asarray(prediction)[0].transpose(1, 2, 0) * 255.0, 0, 255)
-        return np.ascontiguousarray(np.rint(rgb).astype(np.uint8)[:, :, ::-1])
+        return self.swap_crops([crop], [source])[0]
+
+    def swap_crops(self, crops: Sequence[Frame], sources: Sequence[SourceLatent]) -> list[Frame]:
+        """Several crops, each with its source: one model call when the file's batch is free, else one each."""
+        if len(crops) > 1 and not self.batches:
+            return [self.swap_crop(crop, source) for crop, source in zip(crops, sources, strict=True)]
+        blob = cv2.dnn.blobFromImages(list(crops), 1.0 / 255.0, (self.size, self.size), (0.0, 0.0, 0.0),
+                                      swapRB=True)
+        if len(sources) == 1:
+            latent = sources[0].latent if sources[0].resident is None else sources[0].resident
+        else:
+            latent = np.concatenate([source.latent for source in sources])
+        prediction = self.session.run([self.output_name], {self.image_name: blob, self.latent_name: latent})[0]
+        rgb = np.clip(np.asarray(prediction, dtype=np.float32).transpose(0, 2, 3, 1) * 255.0, 0, 255)
+        return [np.ascontiguousarray(face[:, :, ::-1]) for face in np.rint(rgb).astype(np.uint8)]
 
     def swapped_crop(self, frame: Frame, target: Face, source: SourceLatent) -> tuple[Frame, NDArray[np.float64]]:
         """The model's output for `target` as a BGR uint8 crop, and the frame→crop matrix."""

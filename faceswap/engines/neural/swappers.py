@@ -9,7 +9,7 @@ the [-1, 1] types, clipped to [0, 1], RGB → BGR.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,10 +128,19 @@ class _FaceFusionSwapper:
         self.output_name = signature.outputs[0].name
         self.embedder = embedder
         self.weighted = self.kind in WEIGHTED
+        self.batches = bool(getattr(session, "batch_dynamic", False))
+        """N faces in one call (free batch dimension); FaceFusion's files are batch 1: one call per face."""
 
     def swap_crop(self, crop: Frame, source: SwapSource) -> Frame:
-        feed = {"target": to_blob(crop, self.norm), "source": source.latent}
-        return from_output(self.session.run([self.output_name], feed)[0], self.denormalise)
+        return self.swap_crops([crop], [source])[0]
+
+    def swap_crops(self, crops: Sequence[Frame], sources: Sequence[SwapSource]) -> list[Frame]:
+        if len(crops) > 1 and not self.batches:
+            return [self.swap_crop(crop, source) for crop, source in zip(crops, sources, strict=True)]
+        feed = {"target": np.concatenate([to_blob(crop, self.norm) for crop in crops]),
+                "source": np.concatenate([source.latent for source in sources])}
+        prediction = np.asarray(self.session.run([self.output_name], feed)[0], dtype=np.float32)
+        return [from_output(prediction[index:index + 1], self.denormalise) for index in range(len(crops))]
 
     def balance(self, source: SwapSource, frame: Frame, target: Face, weight: float) -> SwapSource:
         """`source` moved towards (weight 1 → .35 of the way) or away from the target's identity."""
