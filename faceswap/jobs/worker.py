@@ -27,8 +27,6 @@ from faceswap.jobs.interfaces import Task
 
 log = logging.getLogger(__name__)
 
-PRELOADS = ("auto", "classic", "neural", "none")
-
 
 class WorkerProcess:
     """What one worker process runs jobs with, built once in that process: in `worker_process_init` for a prefork
