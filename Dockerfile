@@ -10,6 +10,8 @@ ARG CUDA_IMAGE=nvidia/cuda:13.0.2-cudnn-runtime-ubuntu24.04
 FROM ${CUDA_IMAGE}
 
 ARG ONNXRUNTIME_GPU="onnxruntime-gpu>=1.31,<2"
+# Optional extras of the project to install too: `distributed` (Celery, Redis, boto3) for docker-compose.yml.
+ARG EXTRAS=""
 
 ENV DEBIAN_FRONTEND=noninteractive \
     PYTHONUNBUFFERED=1 \
@@ -32,7 +34,7 @@ WORKDIR /app
 # the code itself without dependencies.
 COPY pyproject.toml README.md requirements.lock ./
 RUN mkdir -p faceswap && touch faceswap/__init__.py \
-    && pip install -c requirements.lock . \
+    && pip install -c requirements.lock ".${EXTRAS:+[$EXTRAS]}" \
     && pip uninstall -y faceswap
 
 COPY faceswap ./faceswap

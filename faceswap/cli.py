@@ -110,6 +110,16 @@ def build_parser() -> argparse.ArgumentParser:
     faces.add_argument("--json", action="store_true")
     faces.set_defaults(handler=_faces)
 
+    worker = commands.add_parser("worker", help="run a Celery worker for the celery backend (one per GPU)")
+    worker.add_argument("--device", default=None, metavar="N",
+                        help="the GPU this worker uses (sets CUDA_VISIBLE_DEVICES=N; default: as the environment says)")
+    worker.add_argument("-c", "--concurrency", type=int, default=1, metavar="N",
+                        help="jobs run at once, one process each (default 1: one worker per GPU)")
+    worker.add_argument("-n", "--hostname", default=None, help="the worker's name (Celery's %%h etc. work)")
+    worker.add_argument("--preload", choices=("auto", "classic", "neural", "none"), default="auto",
+                        help="engine whose models each worker process loads at start (default auto)")
+    worker.set_defaults(handler=_worker)
+
     from faceswap.models.cli import register
 
     register(commands)
@@ -235,4 +245,30 @@ def _faces(args: argparse.Namespace) -> int:
             print(f"  {face.index}: box {face.bbox} score {face.score:.2f} gender {gender}")
         for notice in listing.notices:
             print(f"note: {notice}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import os
+
+    from faceswap.config import Settings
+
+    try:
+        from faceswap.jobs.worker import check_celery_settings, run_worker
+    except ImportError as exc:
+        raise FaceSwapError("invalid_request", "The worker needs Celery and Redis: pip install "
+                            "'faceswap[distributed]'.") from exc
+
+    if args.device is not None:
+        if not args.device.strip().isdigit():
+            raise FaceSwapError("invalid_request", f"--device: expected a GPU index (0, 1, ...), got {args.device!r}")
+        # The only visible card is this one, so its sessions run on device 0 of what they see.
+        os.environ["CUDA_VISIBLE_DEVICES"] = args.device.strip()
+        os.environ["FACESWAP_DEVICE_ID"] = "0"
+    if args.concurrency < 1:
+        raise FaceSwapError("invalid_request", "--concurrency must be 1 or more")
+    settings = Settings.from_env()
+    check_celery_settings(settings)
+    run_worker(settings, concurrency=args.concurrency, hostname=args.hostname,
+               loglevel="DEBUG" if args.verbose else "INFO", preload=args.preload)
     return EXIT_OK

@@ -86,7 +86,19 @@ class Settings:
     """Download missing neural/restoration models when a job needs them (FACESWAP_AUTO_DOWNLOAD=1, e.g. on a
     Space). Off by default: models download only when a person asks (`models download`, the UI's button)."""
     backend: str = "embedded"
-    """Job store and executor (FACESWAP_BACKEND): embedded = SQLite in the data dir + worker threads."""
+    """Job store and executor (FACESWAP_BACKEND): embedded = SQLite in the data dir + worker threads; celery = the
+    Redis JobStore at `redis_url` + Celery workers (`faceswap worker`)."""
+    redis_url: str | None = None
+    """The Redis that holds the jobs and the Celery queue in the celery backend (FACESWAP_REDIS_URL)."""
+    lease_stale_s: float = 30.0
+    """A processing job whose worker sent no heartbeat for this long is taken as abandoned and re-queued (once) by
+    whoever looks next (FACESWAP_LEASE_STALE_S); a live worker beats at least every second while it swaps."""
+    visibility_timeout_s: float = 3600.0
+    """Celery over Redis: a task not acknowledged this long after delivery (its whole worker died) is delivered again
+    (FACESWAP_VISIBILITY_TIMEOUT_S); about twice the time one task (a job, or one segment of a long one) takes."""
+    cancel_grace_s: float = 30.0
+    """After a cancel, seconds a Celery worker gets to stop by itself before its task is terminated
+    (FACESWAP_CANCEL_GRACE_S)."""
     blobs: str = "dir"
     """Where inputs and outputs are stored (FACESWAP_BLOBS): dir = the data dir's files/ folder."""
     extra: dict[str, str] = field(default_factory=dict, compare=False)
@@ -170,6 +182,10 @@ class Settings:
             trusted_proxies=tuple(h.strip() for h in env.get("FACESWAP_TRUSTED_PROXIES", "").split(",") if h.strip()),
             auto_download=env.get("FACESWAP_AUTO_DOWNLOAD", "").strip().lower() in TRUE_WORDS,
             backend=env.get("FACESWAP_BACKEND", "").strip().lower() or "embedded",
+            redis_url=env.get("FACESWAP_REDIS_URL", "").strip() or None,
+            lease_stale_s=read("FACESWAP_LEASE_STALE_S", float, 30.0),
+            visibility_timeout_s=read("FACESWAP_VISIBILITY_TIMEOUT_S", float, 3600.0),
+            cancel_grace_s=read("FACESWAP_CANCEL_GRACE_S", float, 30.0),
             blobs=env.get("FACESWAP_BLOBS", "").strip() or "dir",
             segment_after_s=read("FACESWAP_SEGMENT_AFTER_S", float, 60.0),
             segment_s=read("FACESWAP_SEGMENT_S", float, 30.0),

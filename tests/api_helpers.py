@@ -42,8 +42,9 @@ def make_media(folder: Path) -> dict[str, Path]:
 
 
 @contextlib.contextmanager
-def server_factory(tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    """`start(runner=None, **settings changes)` serves a fresh app (keys required, fake runner) until the end."""
+def server_factory(tmp_path: Path, redis_url: str | None = None) -> Iterator[Callable[..., Server]]:
+    """`start(runner=None, **settings changes)` serves a fresh app (keys required, fake runner) until the end.
+    With `redis_url`, the app runs the celery backend on that Redis and a Celery worker thread runs the jobs."""
     stack = contextlib.ExitStack()
     count = 0
 
@@ -55,6 +56,12 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., Server]]:
                             fetch_timeout_s=10).with_(**changes)
         runner = runner or FakeRunner(frames=3)
         runner.settings = settings
+        if redis_url is not None:
+            from celery_support import celery_settings, flush, worker_thread
+
+            flush(redis_url)
+            settings = runner.settings = celery_settings(settings, redis_url)
+            stack.enter_context(worker_thread(settings, FakeRuntime(settings), runner))
         app = create_app(settings, with_ui=False, runtime=FakeRuntime(settings), runner=runner)
         base = stack.enter_context(live_server(app))
         return Server(base, app.state.service, runner, settings)

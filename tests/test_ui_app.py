@@ -67,16 +67,17 @@ class LiveApp:
 
 @contextmanager
 def serve_app(root: Path, *, models_dir: Path | None = None, runtime: Callable[[Settings], Any] | None = None,
-              environ: dict[str, str] | None = None) -> Iterator[LiveApp]:
+              environ: dict[str, str] | None = None, **changes: object) -> Iterator[LiveApp]:
     """The real app (REST + UI) on 127.0.0.1 at a free port, offline, data and models in `root` (or models in
-    `models_dir`, served by the runtime that `runtime` makes from the settings: twins, say)."""
+    `models_dir`, served by the runtime that `runtime` makes from the settings: twins, say); `changes` to the
+    settings (tests/test_celery_ui.py runs it on the celery backend)."""
     from faceswap.server import create_app
 
     environ = {"FACESWAP_DATA_DIR": str(root / "data"), "FACESWAP_MODELS_DIR": str(models_dir or root / "models"),
                "HF_HUB_CACHE": str(root / "hub-cache"), "HF_HUB_OFFLINE": "1", **(environ or {})}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HF_HUB_OFFLINE", environ["HF_HUB_OFFLINE"])
-        settings = Settings.from_env(environ)
+        settings = Settings.from_env(environ).with_(**changes)
         app = create_app(settings, runtime=runtime(settings) if runtime else None)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))

@@ -5,8 +5,8 @@ Workers pull from the JobStore (oldest queued first), so jobs queued before a re
 the store's answer tells it whether the job was cancelled or its lease lost — from any process — and the pipeline's
 `should_cancel` turns that into a clean stop between frames. Inputs named `blob://<id>` are resolved through the
 BlobStore just before the run. Results are recorded under the lease, and an output that is not recorded (cancelled,
-lost, failed) is deleted, so a job that did not succeed leaves no file behind. A Celery task body would call
-`work_on` with the `Task` it was sent.
+lost, failed) is deleted, so a job that did not succeed leaves no file behind. The Celery task body
+(celery_executor.execute) calls `work_on` with the `Task` it was sent.
 """
 
 from __future__ import annotations
@@ -155,11 +155,11 @@ def run_task(context: TaskContext, lease: Lease, stopping: Callable[[], bool] = 
         log.exception("job %s crashed", job_id)
         context.store.fail(lease, as_faceswap_error(exc).to_dict())
     finally:
-        _drop_inputs_when_finished(context, job_id)
+        drop_inputs_when_finished(context, job_id)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _drop_inputs_when_finished(context: TaskContext, job_id: str) -> None:
+def drop_inputs_when_finished(context: TaskContext, job_id: str) -> None:
     """A job that ended (not one put back in the queue or taken over by another worker) needs its copies no more."""
     try:
         record = context.store.get(job_id)
@@ -213,13 +213,20 @@ def _stopped(context: TaskContext, lease: Lease, heartbeat: _Heartbeat) -> None:
 class ThreadExecutor:
     """The embedded Executor: `workers` threads that claim jobs from the store and run them with `run_task`.
 
-    It assumes it is the only executor on its data dir: `start` re-queues jobs a dead process left processing (once,
-    then fails them) and clears the scratch space they left. `dispatch` only wakes a worker, which then claims the
-    oldest queued job, so jobs run in queue order whoever queued them; idle workers also look every second.
+    `start` re-queues jobs a dead process left processing (once, then fails them) and clears the scratch space they
+    left. Which jobs are dead depends on who else uses the store: when this process is its sole user (the SQLite
+    store's file lock says so) every processing job is, so a restart resumes at once; on a shared store (Redis, or a
+    second server on the same data dir) only jobs whose heartbeat is older than `stale_after_s` are, since another
+    worker may be running the rest. Idle workers look for stale jobs again every `stale_after_s / 2`. `dispatch`
+    only wakes a worker, which then claims the oldest queued job, so jobs run in queue order whoever queued them;
+    idle workers also look every second.
     """
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, *, stale_after_s: float = 30.0) -> None:
         self._workers = max(1, workers)
+        self._stale_after_s = stale_after_s
+        self._next_recovery = 0.0
+        self._recovery_lock = threading.Lock()
         self._shutdown = threading.Event()
         self._wake = threading.Condition()
         self._pending_wakeups = 0
@@ -233,8 +240,14 @@ class ThreadExecutor:
     def start(self, context: TaskContext, on_finished: Callable[[str], None] | None = None) -> None:
         self._on_finished = on_finished or self._on_finished
         self._shutdown.clear()
-        context.store.recover()
-        shutil.rmtree(context.settings.data_dir / "work", ignore_errors=True)  # scratch left by a dead process
+        sole = getattr(context.store, "sole_user", None)
+        if callable(sole) and sole():
+            context.store.recover()
+            shutil.rmtree(context.settings.data_dir / "work", ignore_errors=True)  # scratch left by a dead process
+        else:
+            context.store.recover(stale_after_s=self._stale_after_s)
+            clear_stale_scratch(context)
+        self._next_recovery = time.monotonic() + self._stale_after_s / 2
         for number in range(self._workers):
             thread = threading.Thread(target=self._loop, args=(context,), name=f"faceswap-worker-{number}",
                                       daemon=True)
@@ -276,7 +289,35 @@ class ThreadExecutor:
                 finally:
                     self._on_finished(lease.job_id)
                 continue
+            self._recover_stale(context)
             with self._wake:
                 if self._pending_wakeups == 0 and not shutdown.is_set():
                     self._wake.wait(IDLE_POLL_S)
                 self._pending_wakeups = max(0, self._pending_wakeups - 1)
+
+    def _recover_stale(self, context: TaskContext) -> None:
+        """Now and then, one idle worker re-queues jobs whose worker (in any process) stopped beating."""
+        if time.monotonic() < self._next_recovery or not self._recovery_lock.acquire(blocking=False):
+            return
+        try:
+            self._next_recovery = time.monotonic() + self._stale_after_s / 2
+            recovered = context.store.recover(stale_after_s=self._stale_after_s)
+            for job_id in recovered.failed:
+                drop_inputs_when_finished(context, job_id)
+        except Exception:
+            log.exception("looking for abandoned jobs failed; will retry")
+        finally:
+            self._recovery_lock.release()
+
+
+def clear_stale_scratch(context: TaskContext) -> None:
+    """Remove scratch folders (`<job id>-<attempt>`) of runs that no worker holds any more; a shared data dir keeps
+    those of jobs still processing under that attempt (another process is using them)."""
+    work = context.settings.data_dir / "work"
+    if not work.is_dir():
+        return
+    for folder in work.iterdir():
+        job_id, _, attempt = folder.name.rpartition("-")
+        record = context.store.get(job_id) if job_id else None
+        if record is None or record.status != "processing" or str(record.attempt) != attempt:
+            shutil.rmtree(folder, ignore_errors=True)

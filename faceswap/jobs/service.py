@@ -9,8 +9,10 @@ and adds the retention sweeper. Decisions worth knowing:
   job resolves them through its own BlobStore.
 - `cancel` marks a queued or processing job `cancelled` in the store at once; the worker running it, in this
   process or another, stops at its next heartbeat (between frames) and its partial output is deleted.
-- On `start`, jobs a dead process left `processing` are re-queued once (keeping their place), then failed with
-  `internal_error`. `close` puts jobs it interrupts back in the queue without spending their attempt.
+- Jobs a dead worker left `processing` are re-queued once (keeping their place), then failed with
+  `internal_error`: at `start` all of them when this process is the store's sole user, otherwise (a shared store)
+  those whose heartbeat is older than `lease_stale_s`, then again every so often. `close` puts jobs it interrupts
+  back in the queue without spending their attempt.
 - Retention counts from a job's end: a job and its files go `retention_s` after it finished; the inputs of jobs
   still held (queued, running, or finished and not yet expired) are never swept, whatever their age. A job or file
   past retention reads as unknown (`task_not_found` / `file_not_found`) even before the sweeper has deleted it.

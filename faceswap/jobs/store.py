@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from faceswap.jobs.interfaces import MAX_ATTEMPTS, HeartbeatAnswer, JobRecord, Lease, Recovery, SegmentCommit
 
@@ -65,6 +65,7 @@ class SqliteJobStore:
         self.path = path
         self._clock = clock
         self._lock = threading.RLock()
+        self._sole: BinaryIO | None = None
         # One connection, serialised by a lock: every statement is tiny, and WAL lets readers in other processes
         # (a second server on the same data dir) proceed while we write.
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10.0)
@@ -83,6 +84,29 @@ class SqliteJobStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._sole is not None:
+                self._sole.close()  # releases the lock
+                self._sole = None
+
+    def sole_user(self) -> bool:
+        """Whether this process is the only one running jobs from this file: an exclusive lock on `<file>.lock`,
+        taken here and held until `close` (the system drops it when a process dies). A second server on the same
+        data dir gets False, and then re-queues only jobs whose heartbeat went stale."""
+        with self._lock:
+            if self._sole is not None:
+                return True
+            try:
+                import fcntl
+            except ImportError:  # not POSIX: the embedded default assumes one server per data dir
+                return True
+            handle = open(f"{self.path}.lock", "a+b")  # noqa: SIM115  (held open: the lock lives with it)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                return False
+            self._sole = handle
+            return True
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
