@@ -39,8 +39,9 @@ class TrackedFace:
 
 @dataclass(frozen=True)
 class TrackerParams:
-    full_search_every: int = 8
-    """Whole-frame searches at least this often (in frames), to find faces that came into view."""
+    full_search_every: int = 12
+    """Whole-frame searches at least this often (in frames), to find faces that came into view (a whole-frame
+    search of a 640x480 frame costs about seven landmark steps)."""
     min_iou: float = 0.25
     """Box overlap below which a detection is not the same track."""
     confident_iou: float = 0.45
@@ -62,6 +63,9 @@ class TrackerParams:
     """Likewise for a face whose centre moved more than this many face sizes from where the track predicted it."""
     max_followed: int = 48
     """Frames in a row a track may be kept by landmark following alone before a detector must confirm it."""
+    confirm_every: int = 4
+    """With an analyzer that can follow faces by their landmarks (`follow`), a region search (a detector) confirms
+    the tracks at least this often; the frames between take only the landmark step."""
     smoothing: SmoothingParams = field(default_factory=SmoothingParams)
 
 
@@ -73,6 +77,8 @@ class _Track:
     smoother: OneEuroFilter
     checked_at: float
     look: np.ndarray
+    face: Face
+    """The face the track last matched (raw geometry): the seed of the next landmark step."""
     missing: int = 0
     followed: int = 0
 
@@ -105,8 +111,12 @@ class FaceTracker:
         self._tracks: list[_Track] = []
         self._next_id = 0
         self._frames_since_full = 0
+        self._frames_since_confirm = 0
+        self._looks: dict[int, np.ndarray] = {}
         self._previous_thumb: np.ndarray | None = None
         self.full_searches = 0
+        self.region_searches = 0
+        self.follows = 0
         self.cuts = 0
 
     def update(self, frame: Frame, time: float) -> list[TrackedFace]:
@@ -127,11 +137,19 @@ class FaceTracker:
         height, width = frame.shape[:2]
         if not full:
             regions = [self._predicted_box(track, width, height) for track in self._tracks if not track.missing]
+            if self._frames_since_confirm + 1 < self.params.confirm_every:
+                followed = self._follow(frame, regions)
+                if followed is not None:
+                    self._frames_since_full += 1
+                    self._frames_since_confirm += 1
+                    return followed
+            self.region_searches += 1
             faces = self.analyzer.detect(frame, regions)
             if all(any(self._plausible(face, region) for face in faces) for region in regions):
                 self._frames_since_full += 1
+                self._frames_since_confirm = 0
                 return faces
-        self._frames_since_full = 0
+        self._frames_since_full = self._frames_since_confirm = 0
         self.full_searches += 1
         faces = self.analyzer.detect(frame, None)
         lost = [self._predicted_box(track, width, height) for track in self._tracks
@@ -141,6 +159,33 @@ class FaceTracker:
             faces += [face for face in self.analyzer.detect(frame, lost)
                       if all(iou(face.bbox, other.bbox) < self.params.min_iou for other in faces)]
         return faces
+
+    def _follow(self, frame: Frame, regions: list[np.ndarray]) -> list[Face] | None:
+        """Every track's face by the analyzer's landmark step alone, or None (then a detector decides) when the
+        analyzer cannot follow, or any face slipped, jumped or no longer looks like its track's."""
+        follow = getattr(self.analyzer, "follow", None)
+        if follow is None:
+            return None
+        tracks = [track for track in self._tracks if not track.missing]
+        seeds = [self._shifted(track.face, track.velocity) for track in tracks]
+        self.follows += 1
+        faces = follow(frame, seeds)
+        looks = {}
+        for face, track, region in zip(faces, tracks, regions, strict=True):
+            if face is None or not self._plausible(face, region):
+                return None
+            look = _look(frame, face)
+            if float((look * track.look).mean()) < self.params.same_look:
+                return None
+            looks[id(face)] = look
+        self._looks = looks  # _associate takes them rather than computing them again
+        return faces
+
+    @staticmethod
+    def _shifted(face: Face, velocity: np.ndarray) -> Face:
+        shift = velocity.astype(np.float32)
+        return face.replace(bbox=face.bbox + np.tile(shift, 2), kps=face.kps + shift,
+                            landmarks=None if face.landmarks is None else face.landmarks + shift)
 
     def _plausible(self, face: Face, region: np.ndarray) -> bool:
         """Whether a region search's face can be the region's track one frame later."""
@@ -176,8 +221,9 @@ class FaceTracker:
                    if f != g and iou(face.bbox, other.bbox) >= self.params.crowd_iou}
         tracks: list[_Track] = []
         result: list[TrackedFace] = []
+        looks, self._looks = self._looks, {}
         for f, face in enumerate(faces):
-            look = _look(frame, face)
+            look = looks[id(face)] if id(face) in looks else _look(frame, face)
             followed = face.score < 0
             if f in track_of_face:
                 t, overlap = track_of_face[f]
@@ -195,7 +241,7 @@ class FaceTracker:
                 continue
             else:
                 track = _Track(self._next_id, face.bbox, np.zeros(2, np.float32),
-                               OneEuroFilter(self.params.smoothing), checked_at=time, look=look)
+                               OneEuroFilter(self.params.smoothing), checked_at=time, look=look, face=face)
                 self._next_id += 1
                 uncertain = True
             track.look = look
@@ -204,6 +250,7 @@ class FaceTracker:
             if uncertain:
                 track.checked_at = time
             track.bbox = face.bbox
+            track.face = face
             tracks.append(track)
             result.append(TrackedFace(track.track_id, self._smoothed(track, face, time), uncertain))
         kept = [track for t, track in enumerate(self._tracks)
