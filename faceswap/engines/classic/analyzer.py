@@ -189,17 +189,28 @@ class ClassicAnalyzer:
         kept = _nms([_Detection(face.bbox, face.score) for face in faces])
         return [face for face in faces if any(face.bbox is detection.box for detection in kept)]
 
-    def _search_frame(self, frame: Frame) -> list[_Detection]:
+    def coarse_boxes(self, frame: Frame, coarse: float) -> list[BBox]:
+        """Boxes of the faces at least 1 / `coarse` times the smallest a whole-frame search finds, by one HOG pass
+        on the frame at `coarse` times that search's scale (about coarse² of its cost), with no confirmation and
+        no landmarks: a tracker's cheap look for faces that came into view, each then confirmed by `detect` with
+        its box as a region."""
+        return [box for box, _ in self._candidates(frame, coarse)]
+
+    def _candidates(self, frame: Frame, coarse: float = 1.0) -> list[tuple[BBox, float]]:
         height, width = frame.shape[:2]
         min_face = max(MIN_FACE_PX, min(height, width) * MIN_FACE_FRACTION)
-        scale = HOG_WINDOW_PX / min_face
+        scale = HOG_WINDOW_PX / min_face * coarse
         grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        scaled = cv2.resize(grey, (round(width * scale), round(height * scale)), interpolation=interpolation)
+        scaled = grey if scale == 1 else cv2.resize(grey, (max(round(width * scale), 1),
+                                                           max(round(height * scale), 1)), interpolation=interpolation)
         rects, scores, _ = self._detector.run(scaled, 0, CANDIDATE_SCORE)
+        return [(np.array([rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1], np.float32) / scale,
+                 float(score)) for rect, score in zip(rects, scores, strict=True)]
+
+    def _search_frame(self, frame: Frame) -> list[_Detection]:
         found: list[_Detection] = []
-        for rect, score in zip(rects, scores, strict=True):
-            box = np.array([rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1], np.float32) / scale
+        for box, score in self._candidates(frame):
             confirmed = self._search_region(frame, box)
             if confirmed:
                 found.extend(confirmed)
