@@ -2,7 +2,12 @@
 
 The tracker keeps a track per visible face. Between whole-frame searches it asks the analyzer to look only around
 where each face was (much cheaper), associates detections to tracks by box overlap, and smooths each track's key
-points and landmarks over time. It flags a face as `uncertain` whenever its identity may have changed — a new
+points and landmarks over time. With an analyzer that can follow a face by its landmarks (the classic one:
+`follow`, one predictor pass seeded by the previous frame's landmarks), most frames take only that step; a region
+search confirms every `confirm_every` frames, and of the periodic searches for faces that came into view, two in
+three look coarsely (`coarse_boxes`: one HOG pass at half resolution, new faces then confirmed around where they
+are). A face lost, a jump, a slipped fit or a face that no longer looks like its track's falls back to the
+detectors at once. It flags a face as `uncertain` whenever its identity may have changed — a new
 track, a weak or crowded association, a scene cut, a face that suddenly looks different from its track's last
 frame (a tiny aligned grey patch; measured on t1's faces: the same face on consecutive frames correlates ≥ 0.85,
 different people ≤ 0.6), or simply time since the last check — so the selector knows when an (expensive) identity
