@@ -183,7 +183,7 @@ def _swap_stream(info: VideoInfo, options: SwapOptions, engine: Engine, restorer
     overlap = engine.name == "classic"
     with VideoWriter(output, info, fmt=fmt, start=options.start, end=options.end) as writer, \
             _background(frames) as decoded, \
-            _background(_analysed(session, decoded, overlap), ANALYSIS_DEPTH, "analyse") as analysed, \
+            _analysis(session, decoded, overlap) as analysed, \
             _Encoder(writer) as encoder:
         for frame, analysis in analysed:
             if should_cancel is not None and should_cancel():
@@ -206,11 +206,17 @@ def _swap_stream(info: VideoInfo, options: SwapOptions, engine: Engine, restorer
     return stats
 
 
-def _analysed(session: SwapSession, frames: Iterator[DecodedFrame],
-              overlap: bool) -> Iterator[tuple[DecodedFrame, FrameAnalysis | None]]:
-    """Each frame with its analysis, or with None when the consumer is to analyse it itself (no overlap)."""
-    for frame in frames:
-        yield frame, session.analyse(frame.image, frame.time) if overlap else None
+@contextmanager
+def _analysis(session: SwapSession, frames: Iterator[DecodedFrame],
+              overlap: bool) -> Iterator[Iterator[tuple[DecodedFrame, FrameAnalysis | None]]]:
+    """Each frame with its analysis, made in a thread of its own (`overlap`), or with None: the consumer then
+    analyses it itself."""
+    if not overlap:
+        yield ((frame, None) for frame in frames)
+        return
+    analysed = ((frame, session.analyse(frame.image, frame.time)) for frame in frames)
+    with _background(analysed, ANALYSIS_DEPTH, "analyse") as handed:
+        yield handed
 
 
 def seed_from_reference_frame(selector: TargetSelector, info: VideoInfo, options: SwapOptions,
