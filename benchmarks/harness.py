@@ -145,7 +145,7 @@ def measure(config: Config) -> dict[str, Any]:
 def _summarise(clock: StageClock, report: Any, elapsed: float, cpu_s: float) -> dict[str, Any]:
     stats = clock.stats
     frames = report.frames
-    stages = {name: {"calls": stat.calls, "seconds": round(stat.seconds, 4),
+    stages = {name: {"calls": stat.calls, "seconds": round(stat.seconds, 4), "cpu_s": round(stat.cpu_seconds, 4),
                      "thread": "main" if stat.threads == {MAIN_THREAD} else ",".join(sorted(stat.threads))}
               for name, stat in sorted(stats.items())}
     main = sum(stat.seconds for stat in stats.values() if stat.threads == {MAIN_THREAD})

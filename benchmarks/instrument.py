@@ -31,6 +31,8 @@ SETUP = "setup"
 class StageStat:
     calls: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    """CPU time of the calling thread (time.thread_time): what the stage costs whatever the machine's load."""
     threads: set[str] = field(default_factory=set)
 
 
@@ -52,11 +54,12 @@ class StageClock:
             stack = self._local.stack = []
         return stack
 
-    def record(self, stage: str, seconds: float) -> None:
+    def record(self, stage: str, seconds: float, cpu_seconds: float = 0.0) -> None:
         with self._lock:
             stat = self.stats.setdefault(stage, StageStat())
             stat.calls += 1
             stat.seconds += seconds
+            stat.cpu_seconds += cpu_seconds
             stat.threads.add(threading.current_thread().name)
 
     def wrap(self, stage: str, function: Callable[..., Any], *, model: bool = False) -> Callable[..., Any]:
@@ -69,29 +72,30 @@ class StageClock:
             if stack and stack[-1][0] == SETUP and not model:
                 return function(*args, **kwargs)
             name = f"{stack[-1][0] if stack else 'other'}.model" if model else stage
-            stack.append([name, 0.0])
-            started = time.perf_counter()
+            stack.append([name, 0.0, 0.0])
+            started, cpu_started = time.perf_counter(), time.thread_time()
             try:
                 return function(*args, **kwargs)
             finally:
-                elapsed = time.perf_counter() - started
-                _, children = stack.pop()
+                elapsed, cpu = time.perf_counter() - started, time.thread_time() - cpu_started
+                _, children, cpu_children = stack.pop()
                 if stack:
                     stack[-1][1] += elapsed
-                self.record(name, elapsed - children)
+                    stack[-1][2] += cpu
+                self.record(name, elapsed - children, cpu - cpu_children)
 
         return timed
 
     def wrap_iterator(self, stage: str, iterator: Iterator[Any]) -> Iterator[Any]:
         """Time each `next()` of `iterator` as `stage`."""
         while True:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.thread_time()
             try:
                 item = next(iterator)
             except StopIteration:
-                self.record(stage, time.perf_counter() - started)
+                self.record(stage, time.perf_counter() - started, time.thread_time() - cpu_started)
                 return
-            self.record(stage, time.perf_counter() - started)
+            self.record(stage, time.perf_counter() - started, time.thread_time() - cpu_started)
             yield item
 
 
@@ -137,6 +141,8 @@ class Instrument:
         analyzer, swapper = self.engine.analyzer, self.engine.swapper
         for name, stage in (("detect", "detect"), ("embed", "embed"), ("classify_gender", "gender")):
             self._time_method(analyzer, name, stage)
+        if hasattr(analyzer, "follow"):  # the classic tracker's landmark step between detections
+            self._time_method(analyzer, "follow", "follow")
         # swap_crops: a frame's faces (or one face's pixel-boost phases) in one call when batched
         method = next(name for name in ("swap_crops", "swap_crop", "swap") if hasattr(swapper, name))
         self._time_method(swapper, method, "swap")

@@ -34,9 +34,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_WORKDIR = Path(__file__).resolve().parent / "out"
 NEURAL_FRAMES = 6
-STAGE_ORDER = ("setup", "setup.model", "decode", "track", "detect", "detect.model", "embed", "embed.model", "gender",
-               "gender.model", "select", "swap", "swap.model", "swap:warp", "swap:masks", "swap:color", "restore",
-               "restore.model", "paste", "encode", "encode-flush")
+STAGE_ORDER = ("setup", "setup.model", "decode", "track", "detect", "follow", "detect.model", "embed", "embed.model",
+               "gender", "gender.model", "select", "swap", "swap.model", "swap:warp", "swap:masks", "swap:color",
+               "restore", "restore.model", "paste", "encode", "encode-flush")
 GLUE_TARGET = 0.15
 
 
@@ -111,12 +111,13 @@ def machine() -> str:
 
 
 def summary_table(results: Sequence[dict[str, Any]]) -> str:
-    rows = [("engine", "size", "faces", "restore", "frames", "frames/s", "ms/frame", "end-to-end s", "model %",
-             "glue %", "cores", "load s", "peak RSS MB")]
+    rows = [("engine", "size", "faces", "restore", "frames", "frames/s", "ms/frame", "CPU ms/frame", "end-to-end s",
+             "model %", "glue %", "cores", "load s", "peak RSS MB")]
     for r in results:
         glue = "-" if r["glue_share"] is None else f"{r['glue_share'] * 100:.1f}"
         rows.append((r["engine"], r["size"], str(r["faces"]), r["restore"], str(r["frames"]),
-                     f"{r['fps_median']:.2f}", f"{r['ms_per_frame']:.0f}", f"{r['e2e_s']:.2f}",
+                     f"{r['fps_median']:.2f}", f"{r['ms_per_frame']:.0f}",
+                     f"{r['cpu_s'] / max(r['frames'], 1) * 1000:.0f}", f"{r['e2e_s']:.2f}",
                      f"{r['model_share'] * 100:.1f}", glue, f"{r['cores_busy']:.2f}", f"{r['load_s']:.1f}",
                      f"{r['peak_rss_mb']:.0f}"))
     return format_table(rows)
@@ -127,18 +128,19 @@ def stage_table(result: dict[str, Any]) -> str:
     frames = max(result["frames"], 1)
     e2e = result["e2e_s"]
     stages: dict[str, dict[str, Any]] = result["stages"]
-    rows = [("stage", "thread", "calls", "seconds", "ms/frame", "% of end-to-end")]
+    rows = [("stage", "thread", "calls", "seconds", "ms/frame", "CPU ms/frame", "% of end-to-end")]
     names = [name for name in STAGE_ORDER if name in stages] + sorted(set(stages) - set(STAGE_ORDER))
     for name in names:
         stat = stages[name]
         main = stat["thread"] == "main"
         share = f"{stat['seconds'] / e2e * 100:.1f}" if main and e2e else "(overlaps)"
         rows.append((name, stat["thread"], str(stat["calls"]), f"{stat['seconds']:.3f}",
-                     f"{stat['seconds'] / frames * 1000:.1f}", share))
+                     f"{stat['seconds'] / frames * 1000:.1f}", f"{stat.get('cpu_s', 0.0) / frames * 1000:.1f}", share))
     rows.append(("(main, untimed)", "main", "-", f"{result['main_untimed_s']:.3f}",
-                 f"{result['main_untimed_s'] / frames * 1000:.1f}",
+                 f"{result['main_untimed_s'] / frames * 1000:.1f}", "-",
                  f"{result['main_untimed_s'] / e2e * 100:.1f}" if e2e else "-"))
-    rows.append(("end-to-end", "", "-", f"{e2e:.3f}", f"{e2e / frames * 1000:.1f}", "100.0"))
+    rows.append(("end-to-end", "", "-", f"{e2e:.3f}", f"{e2e / frames * 1000:.1f}",
+                 f"{result['cpu_s'] / frames * 1000:.1f} (process)", "100.0"))
     title = (f"{result['engine']} {result['size']} {result['faces']} face(s) restore={result['restore']}: "
              f"{result['frames']} frames, {result['fps_median']:.2f} frames/s (runs: {result['fps_runs']}), "
              f"load {result['load_s']:.1f} s, peak RSS {result['peak_rss_mb']:.0f} MB, "

@@ -1,7 +1,8 @@
 """The one way through: `run(options, runtime, output)` swaps faces in a video and reports what it did.
 
 Stages, streaming: decode → swap session (track → select → swap → restore, `swap.session`) → encode. Decoding
-and encoding run in their own threads with small bounded queues, so memory stays flat however long the video is,
+and encoding run in their own threads with small bounded queues (and the classic engine's analysis, track and
+select, in a third, a frame ahead of its swap), so memory stays flat however long the video is,
 and no frame ever touches the disk. Progress is reported per frame; a cancel request is honoured between frames.
 """
 
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from faceswap.engines.base import Engine, FaceRestorer
 from faceswap.errors import FaceSwapError
@@ -31,16 +33,20 @@ from faceswap.media.probe import VideoInfo, probe_video
 from faceswap.options import QUALITY_FIELDS, SwapOptions
 from faceswap.report import FaceCounts, Progress, SwapReport, SwapResult
 from faceswap.runtime import Runtime
-from faceswap.swap.session import Maskers, SwapSession
+from faceswap.swap.session import FrameAnalysis, Maskers, SwapSession
 
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[Progress], None]
 CancelCheck = Callable[[], bool]
 
+T = TypeVar("T")
+
 QUEUE_DEPTH = 8
 """Frames buffered between decoding, processing and encoding: enough to overlap them, small enough to keep memory
 flat (8 frames of 1080p are 50 MB)."""
+ANALYSIS_DEPTH = 2
+"""Frames buffered between the classic engine's analysis thread (track, select) and its swap (main thread)."""
 
 
 def run(options: SwapOptions, runtime: Runtime, output: Path, *, progress: ProgressCallback | None = None,
@@ -188,12 +194,17 @@ def _swap_stream(info: VideoInfo, options: SwapOptions, engine: Engine, restorer
                                      selector=selector, tracker=tracker, maskers=maskers)
     stats = _Stats()
     frames = read_frames(info, start=options.start, end=options.end, frame_cap=options.frame_cap)
+    # The classic engine's analysis (dlib, which lets go of the GIL) runs a frame ahead of its swap, in a thread
+    # of its own, so the two use both cores; the neural engine's onnxruntime sessions already use every core.
+    overlap = engine.name == "classic"
     with VideoWriter(output, info, fmt=fmt, start=options.start, end=options.end) as writer, \
-            _background(frames) as decoded, _Encoder(writer) as encoder:
-        for frame in decoded:
+            _background(frames) as decoded, \
+            _analysis(session, decoded, overlap) as analysed, \
+            _Encoder(writer) as encoder:
+        for frame, analysis in analysed:
             if should_cancel is not None and should_cancel():
                 raise FaceSwapError("task_cancelled", "The swap was cancelled.")
-            result = session.process(frame.image, frame.time)
+            result = session.render(frame.image, analysis or session.analyse(frame.image, frame.time))
             encoder.put(dataclasses.replace(frame, image=result.image))
             stats.add(result.faces, result.swapped)
             stats.frames_skipped_turned += bool(result.skipped_turned)
@@ -209,6 +220,19 @@ def _swap_stream(info: VideoInfo, options: SwapOptions, engine: Engine, restorer
     log.debug("tracker: %d full searches, %d cuts; selector: %d embeddings", tracker.full_searches, tracker.cuts,
               selector.embeddings_computed)
     return stats
+
+
+@contextmanager
+def _analysis(session: SwapSession, frames: Iterator[DecodedFrame],
+              overlap: bool) -> Iterator[Iterator[tuple[DecodedFrame, FrameAnalysis | None]]]:
+    """Each frame with its analysis, made in a thread of its own (`overlap`), or with None: the consumer then
+    analyses it itself."""
+    if not overlap:
+        yield ((frame, None) for frame in frames)
+        return
+    analysed = ((frame, session.analyse(frame.image, frame.time)) for frame in frames)
+    with _background(analysed, ANALYSIS_DEPTH, "analyse") as handed:
+        yield handed
 
 
 def seed_from_reference_frame(selector: TargetSelector, info: VideoInfo, options: SwapOptions,
@@ -268,9 +292,10 @@ _DONE = object()
 
 
 @contextmanager
-def _background(frames: Iterator[DecodedFrame]) -> Iterator[Iterator[DecodedFrame]]:
-    """Decode in a thread, handing frames over through a bounded queue; errors surface in the consumer."""
-    handoff: queue.Queue[object] = queue.Queue(maxsize=QUEUE_DEPTH)
+def _background(frames: Iterator[T], depth: int = QUEUE_DEPTH, name: str = "decode") -> Iterator[Iterator[T]]:
+    """Run an iterator (decoding; analysis) in a thread, handing its items over through a bounded queue; errors
+    surface in the consumer."""
+    handoff: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
     def produce() -> None:
@@ -298,7 +323,7 @@ def _background(frames: Iterator[DecodedFrame]) -> Iterator[Iterator[DecodedFram
             except queue.Full:
                 continue
 
-    def consume() -> Iterator[DecodedFrame]:
+    def consume() -> Iterator[T]:
         while True:
             item = handoff.get()
             if item is _DONE:
@@ -307,7 +332,7 @@ def _background(frames: Iterator[DecodedFrame]) -> Iterator[Iterator[DecodedFram
                 raise item
             yield item  # type: ignore[misc]
 
-    thread = threading.Thread(target=produce, name="faceswap-decode", daemon=True)
+    thread = threading.Thread(target=produce, name=f"faceswap-{name}", daemon=True)
     thread.start()
     try:
         yield consume()

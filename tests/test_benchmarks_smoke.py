@@ -131,12 +131,14 @@ def test_pipeline_benchmark_prints_its_tables(tiny_twins: tuple[Path, str], work
                    "--models", str(tiny_twins[0]), "--workdir", str(workdir))
     assert printed.startswith("machine: ")
     assert _header(printed, "engine") == ["engine", "size", "faces", "restore", "frames", "frames/s", "ms/frame",
-                                          "end-to-end s", "model %", "glue %", "cores", "load s", "peak RSS MB"]
+                                          "CPU ms/frame", "end-to-end s", "model %", "glue %", "cores", "load s",
+                                          "peak RSS MB"]
     summary_block = printed.split("\n\n")[0]
     summary = [line.split() for line in summary_block.splitlines() if line.startswith(("classic ", "neural "))]
     assert [row[:5] for row in summary] == [["classic", "640x480", "1", "none", "2"],
                                             ["neural", "640x480", "1", "none", "2"]]
-    assert _header(printed, "stage") == ["stage", "thread", "calls", "seconds", "ms/frame", "% of end-to-end"]
+    assert _header(printed, "stage") == ["stage", "thread", "calls", "seconds", "ms/frame", "CPU ms/frame",
+                                         "% of end-to-end"]
     stages = {line.split()[0] for line in printed.splitlines() if line[:1].isalpha()}
     assert {"decode", "detect", "detect.model", "swap", "swap.model", "paste", "encode", "end-to-end"} <= stages
     assert "glue" in printed

@@ -2,7 +2,12 @@
 
 The tracker keeps a track per visible face. Between whole-frame searches it asks the analyzer to look only around
 where each face was (much cheaper), associates detections to tracks by box overlap, and smooths each track's key
-points and landmarks over time. It flags a face as `uncertain` whenever its identity may have changed — a new
+points and landmarks over time. With an analyzer that can follow a face by its landmarks (the classic one:
+`follow`, one predictor pass seeded by the previous frame's landmarks), most frames take only that step; a region
+search confirms every `confirm_every` frames, and of the periodic searches for faces that came into view, two in
+three look coarsely (`coarse_boxes`: one HOG pass at half resolution, new faces then confirmed around where they
+are). A face lost, a jump, a slipped fit or a face that no longer looks like its track's falls back to the
+detectors at once. It flags a face as `uncertain` whenever its identity may have changed — a new
 track, a weak or crowded association, a scene cut, a face that suddenly looks different from its track's last
 frame (a tiny aligned grey patch; measured on t1's faces: the same face on consecutive frames correlates ≥ 0.85,
 different people ≤ 0.6), or simply time since the last check — so the selector knows when an (expensive) identity
@@ -41,6 +46,12 @@ class TrackedFace:
 class TrackerParams:
     full_search_every: int = 8
     """Whole-frame searches at least this often (in frames), to find faces that came into view."""
+    fine_search_every: int = 3
+    """With an analyzer that can look coarsely (`coarse_boxes`, the classic one), only every this many-th periodic
+    search is a whole-frame search (it finds the smallest faces; about thirty landmark steps at 640x480); the
+    others look at `coarse_scale` of its resolution, for about a sixth of its cost, and find faces at least
+    1 / coarse_scale times the smallest. Lost, missing or doubtful tracks always get the whole-frame search."""
+    coarse_scale: float = 0.5
     min_iou: float = 0.25
     """Box overlap below which a detection is not the same track."""
     confident_iou: float = 0.45
@@ -62,6 +73,9 @@ class TrackerParams:
     """Likewise for a face whose centre moved more than this many face sizes from where the track predicted it."""
     max_followed: int = 48
     """Frames in a row a track may be kept by landmark following alone before a detector must confirm it."""
+    confirm_every: int = 6
+    """With an analyzer that can follow faces by their landmarks (`follow`), a region search (a detector) confirms
+    the tracks at least this often; the frames between take only the landmark step."""
     smoothing: SmoothingParams = field(default_factory=SmoothingParams)
 
 
@@ -73,6 +87,8 @@ class _Track:
     smoother: OneEuroFilter
     checked_at: float
     look: np.ndarray
+    face: Face
+    """The face the track last matched (raw geometry): the seed of the next landmark step."""
     missing: int = 0
     followed: int = 0
 
@@ -105,8 +121,14 @@ class FaceTracker:
         self._tracks: list[_Track] = []
         self._next_id = 0
         self._frames_since_full = 0
+        self._coarse_since_fine = 0
+        self._frames_since_confirm = 0
+        self._looks: dict[int, np.ndarray] = {}
         self._previous_thumb: np.ndarray | None = None
         self.full_searches = 0
+        self.coarse_searches = 0
+        self.region_searches = 0
+        self.follows = 0
         self.cuts = 0
 
     def update(self, frame: Frame, time: float) -> list[TrackedFace]:
@@ -122,17 +144,21 @@ class FaceTracker:
         return self._associate(frame, faces, time)
 
     def _detect(self, frame: Frame) -> list[Face]:
-        full = (not self._tracks or any(track.missing for track in self._tracks)
-                or self._frames_since_full + 1 >= self.params.full_search_every)
-        height, width = frame.shape[:2]
-        if not full:
-            regions = [self._predicted_box(track, width, height) for track in self._tracks if not track.missing]
-            faces = self.analyzer.detect(frame, regions)
-            if all(any(self._plausible(face, region) for face in faces) for region in regions):
-                self._frames_since_full += 1
-                return faces
-        self._frames_since_full = 0
+        periodic = self._frames_since_full + 1 >= self.params.full_search_every
+        coarse = (periodic and callable(getattr(self.analyzer, "coarse_boxes", None))
+                  and self._coarse_since_fine + 1 < self.params.fine_search_every)
+        if self._tracks and not any(track.missing for track in self._tracks) and (coarse or not periodic):
+            faces = self._tracked(frame)
+            if faces is not None:
+                if not coarse:
+                    self._frames_since_full += 1
+                    return faces
+                self._frames_since_full = 0
+                self._coarse_since_fine += 1
+                return faces + self._new_faces(frame, faces)
+        self._frames_since_full = self._frames_since_confirm = self._coarse_since_fine = 0
         self.full_searches += 1
+        height, width = frame.shape[:2]
         faces = self.analyzer.detect(frame, None)
         lost = [self._predicted_box(track, width, height) for track in self._tracks
                 if track.followed < self.params.max_followed
@@ -141,6 +167,61 @@ class FaceTracker:
             faces += [face for face in self.analyzer.detect(frame, lost)
                       if all(iou(face.bbox, other.bbox) < self.params.min_iou for other in faces)]
         return faces
+
+    def _tracked(self, frame: Frame) -> list[Face] | None:
+        """The tracks' faces on this frame, by the landmark step or (every `confirm_every` frames, or when that
+        step fails) a region search; None when a face is not where its track can plausibly be."""
+        height, width = frame.shape[:2]
+        regions = [self._predicted_box(track, width, height) for track in self._tracks]
+        if self._frames_since_confirm + 1 < self.params.confirm_every:
+            followed = self._follow(frame, regions)
+            if followed is not None:
+                self._frames_since_confirm += 1
+                return followed
+        self.region_searches += 1
+        faces = self.analyzer.detect(frame, regions)
+        if all(any(self._plausible(face, region) for face in faces) for region in regions):
+            self._frames_since_confirm = 0
+            return faces
+        return None
+
+    def _new_faces(self, frame: Frame, known: list[Face]) -> list[Face]:
+        """Faces that came into view: the analyzer's coarse boxes away from the known faces, confirmed by a region
+        search around each."""
+        self.coarse_searches += 1
+        boxes = self.analyzer.coarse_boxes(frame, self.params.coarse_scale)  # type: ignore[attr-defined]
+        new = [box for box in boxes if all(iou(box, face.bbox) < self.params.min_iou for face in known)]
+        if not new:
+            return []
+        return [face for face in self.analyzer.detect(frame, new)
+                if all(iou(face.bbox, other.bbox) < self.params.min_iou for other in known)]
+
+    def _follow(self, frame: Frame, regions: list[np.ndarray]) -> list[Face] | None:
+        """Every track's face by the analyzer's landmark step alone, or None (then a detector decides) when the
+        analyzer cannot follow, or any face slipped, jumped or no longer looks like its track's."""
+        follow = getattr(self.analyzer, "follow", None)
+        if follow is None:
+            return None
+        tracks = self._tracks
+        seeds = [self._shifted(track.face, track.velocity) for track in tracks]
+        self.follows += 1
+        faces = follow(frame, seeds)
+        looks = {}
+        for face, track, region in zip(faces, tracks, regions, strict=True):
+            if face is None or not self._plausible(face, region):
+                return None
+            look = _look(frame, face)
+            if float((look * track.look).mean()) < self.params.same_look:
+                return None
+            looks[id(face)] = look
+        self._looks = looks  # _associate takes them rather than computing them again
+        return faces
+
+    @staticmethod
+    def _shifted(face: Face, velocity: np.ndarray) -> Face:
+        shift = velocity.astype(np.float32)
+        return face.replace(bbox=face.bbox + np.tile(shift, 2), kps=face.kps + shift,
+                            landmarks=None if face.landmarks is None else face.landmarks + shift)
 
     def _plausible(self, face: Face, region: np.ndarray) -> bool:
         """Whether a region search's face can be the region's track one frame later."""
@@ -176,8 +257,9 @@ class FaceTracker:
                    if f != g and iou(face.bbox, other.bbox) >= self.params.crowd_iou}
         tracks: list[_Track] = []
         result: list[TrackedFace] = []
+        looks, self._looks = self._looks, {}
         for f, face in enumerate(faces):
-            look = _look(frame, face)
+            look = looks[id(face)] if id(face) in looks else _look(frame, face)
             followed = face.score < 0
             if f in track_of_face:
                 t, overlap = track_of_face[f]
@@ -195,7 +277,7 @@ class FaceTracker:
                 continue
             else:
                 track = _Track(self._next_id, face.bbox, np.zeros(2, np.float32),
-                               OneEuroFilter(self.params.smoothing), checked_at=time, look=look)
+                               OneEuroFilter(self.params.smoothing), checked_at=time, look=look, face=face)
                 self._next_id += 1
                 uncertain = True
             track.look = look
@@ -204,6 +286,7 @@ class FaceTracker:
             if uncertain:
                 track.checked_at = time
             track.bbox = face.bbox
+            track.face = face
             tracks.append(track)
             result.append(TrackedFace(track.track_id, self._smoothed(track, face, time), uncertain))
         kept = [track for t, track in enumerate(self._tracks)

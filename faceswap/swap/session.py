@@ -26,7 +26,7 @@ from faceswap.engines.base import CropSwapper, FaceAnalyzer, FaceRestorer, FaceS
 from faceswap.errors import FaceSwapError
 from faceswap.faces.align import Matrix, estimate_similarity, transform_points
 from faceswap.faces.paste import Mask
-from faceswap.faces.select import TargetSelector
+from faceswap.faces.select import Assignment, TargetSelector
 from faceswap.faces.track import FaceTracker, TrackedFace
 from faceswap.faces.types import Face, Frame
 from faceswap.swap import masks, stages
@@ -88,6 +88,16 @@ class FrameResult:
     """Faces swapped on it."""
     skipped_turned: int = 0
     """Chosen faces left untouched because they are turned further than the swapper can handle."""
+
+
+@dataclass(frozen=True)
+class FrameAnalysis:
+    """What `SwapSession.analyse` found on a frame: the faces, and which to swap with which source."""
+
+    faces: int
+    assignments: Sequence[Assignment]
+    """The selector's assignments (face and source index), faces too turned to swap left out."""
+    skipped_turned: int = 0
 
 
 @dataclass(frozen=True)
@@ -249,14 +259,24 @@ class SwapSession:
 
     def process(self, frame: Frame, time: float = 0.0) -> FrameResult:
         """The frame with its chosen faces swapped (a new array; `frame` is not changed), and what was found."""
+        return self.render(frame, self.analyse(frame, time))
+
+    def analyse(self, frame: Frame, time: float = 0.0) -> FrameAnalysis:
+        """Locate and select the faces of a frame (the first half of `process`; frames in display order)."""
         tracked = self.locate(frame, time)
         assignments = self.selector.select(frame, tracked)
         skipped = 0
         if self._skip_reason is not None:
             kept = [assignment for assignment in assignments if self._skip_reason(assignment.face) != "turned"]
             skipped, assignments = len(assignments) - len(kept), kept
+        return FrameAnalysis(len(tracked), assignments, skipped)
+
+    def render(self, frame: Frame, analysis: FrameAnalysis) -> FrameResult:
+        """Swap (and restore) the faces `analyse` chose on this frame (the second half of `process`). It uses
+        neither the tracker nor the selector, so it may run in another thread than `analyse`, one frame behind."""
+        assignments, skipped = analysis.assignments, analysis.skipped_turned
         if not assignments:
-            return FrameResult(frame, len(tracked), 0, skipped)
+            return FrameResult(frame, analysis.faces, 0, skipped)
         image = frame.copy()
         pairs = [(assignment.face, self.sources[assignment.source]) for assignment in assignments]
         swap_all = getattr(self._swap_face, "swap_all", None)
@@ -270,4 +290,4 @@ class SwapSession:
             for assignment in assignments:
                 image = self.restorer.restore(image, assignment.face, visibility=opacity,
                                               codeformer_weight=self.params.codeformer_weight)
-        return FrameResult(image, len(tracked), len(assignments), skipped)
+        return FrameResult(image, analysis.faces, len(assignments), skipped)

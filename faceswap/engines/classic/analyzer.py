@@ -78,7 +78,9 @@ DESCRIPTOR_FACE_PX = 150
 ENSEMBLE_SCALES = (0.95, 1.0, 1.05)
 """The second landmark pass runs the predictor in the landmark-derived box at these scales and averages: on a
 face sliding across a frame this cuts the landmarks' jitter from 0.8% to 0.45% of the eye distance (t1 faces),
-for about 2.5 ms more per face."""
+for about 2.5 ms more per face. The runs share one crop, each in its own box."""
+FOLLOW_SCALES = (1.0,)
+"""The predictor runs of `follow`, the tracker's step between detections (see ENSEMBLE_SCALES)."""
 
 DLIB_DESCRIPTOR_MATCH_DISTANCE = 0.6
 """dlib's documented threshold: raw descriptors closer than this (Euclidean) are the same person (LFW pairs)."""
@@ -187,17 +189,28 @@ class ClassicAnalyzer:
         kept = _nms([_Detection(face.bbox, face.score) for face in faces])
         return [face for face in faces if any(face.bbox is detection.box for detection in kept)]
 
-    def _search_frame(self, frame: Frame) -> list[_Detection]:
+    def coarse_boxes(self, frame: Frame, coarse: float) -> list[BBox]:
+        """Boxes of the faces at least 1 / `coarse` times the smallest a whole-frame search finds, by one HOG pass
+        on the frame at `coarse` times that search's scale (about coarse² of its cost), with no confirmation and
+        no landmarks: a tracker's cheap look for faces that came into view, each then confirmed by `detect` with
+        its box as a region."""
+        return [box for box, _ in self._candidates(frame, coarse)]
+
+    def _candidates(self, frame: Frame, coarse: float = 1.0) -> list[tuple[BBox, float]]:
         height, width = frame.shape[:2]
         min_face = max(MIN_FACE_PX, min(height, width) * MIN_FACE_FRACTION)
-        scale = HOG_WINDOW_PX / min_face
+        scale = HOG_WINDOW_PX / min_face * coarse
         grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        scaled = cv2.resize(grey, (round(width * scale), round(height * scale)), interpolation=interpolation)
+        scaled = grey if scale == 1 else cv2.resize(grey, (max(round(width * scale), 1),
+                                                           max(round(height * scale), 1)), interpolation=interpolation)
         rects, scores, _ = self._detector.run(scaled, 0, CANDIDATE_SCORE)
+        return [(np.array([rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1], np.float32) / scale,
+                 float(score)) for rect, score in zip(rects, scores, strict=True)]
+
+    def _search_frame(self, frame: Frame) -> list[_Detection]:
         found: list[_Detection] = []
-        for rect, score in zip(rects, scores, strict=True):
-            box = np.array([rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1], np.float32) / scale
+        for box, score in self._candidates(frame):
             confirmed = self._search_region(frame, box)
             if confirmed:
                 found.extend(confirmed)
@@ -292,13 +305,42 @@ class ClassicAnalyzer:
         """Landmarks from a second predictor pass in the box and tilt the first pass implies: the HOG box jumps
         between pyramid levels and cells from frame to frame, the landmark-derived box does not."""
         first = self.landmarks(frame, detection.box)
-        box, roll = box_from_landmarks(first), roll_of(first)
-        center, half = (box[:2] + box[2:]) / 2, (box[2:] - box[:2]) / 2
-        runs = [self.landmarks(frame, np.concatenate([center - half * f, center + half * f]), roll)
-                for f in ENSEMBLE_SCALES]
-        landmarks = np.mean(runs, axis=0).astype(np.float32)
+        landmarks = self._ensemble(frame, box_from_landmarks(first), roll_of(first), ENSEMBLE_SCALES)
         return Face(bbox=box_from_landmarks(landmarks), score=detection.score, kps=key_points(landmarks),
                     landmarks=landmarks)
+
+    def follow(self, frame: Frame, faces: Sequence[Face]) -> list[Face | None]:
+        """Each face of the previous frame found again on this one by its landmarks alone: one ensemble pass
+        (FOLLOW_SCALES) in the box and tilt its previous landmarks imply, shifted by `shifts` — no detector. It is
+        what a tracker does between detections, at a quarter of `detect`'s cost per face. None where the fit
+        slipped: its own box left the seed's by more than FOLLOW_SIZE_TOLERANCE in size or position. The face keeps
+        its score; the tracker confirms it with a detector every few frames."""
+        followed: list[Face | None] = []
+        for face in faces:
+            seed = face.landmarks
+            if seed is None or seed.shape != (68, 2) or not np.isfinite(seed).all():
+                followed.append(None)
+                continue
+            box = box_from_landmarks(seed)
+            size = max(float(box[2] - box[0]), float(box[3] - box[1]))
+            if size < MIN_FACE_PX / 2:
+                followed.append(None)
+                continue
+            landmarks = self._ensemble(frame, box, roll_of(seed), FOLLOW_SCALES)
+            found = box_from_landmarks(landmarks)
+            width = max(float(found[2] - found[0]), float(found[3] - found[1]))
+            shift = float(np.abs((found[:2] + found[2:]) - (box[:2] + box[2:])).max()) / 2
+            if abs(width / size - 1) > FOLLOW_SIZE_TOLERANCE or shift > FOLLOW_SIZE_TOLERANCE * size:
+                followed.append(None)
+                continue
+            followed.append(Face(bbox=found, score=face.score, kps=key_points(landmarks), landmarks=landmarks))
+        return followed
+
+    def _ensemble(self, frame: Frame, box: BBox, roll: float, scales: Sequence[float]) -> NDArray[np.float32]:
+        """The mean of predictor runs in `box` grown by each of `scales`, all read from one upright crop."""
+        grey, inverse = self._upright_crop(frame, box, roll)
+        runs = [self._fit(grey, inverse, factor) for factor in scales]
+        return np.mean(runs, axis=0).astype(np.float32)
 
     def landmarks(self, frame: Frame, box: BBox, roll: float = 0.0) -> NDArray[np.float32]:
         """The 68 iBUG landmarks of the face in `box` (frame coordinates, may lie outside the frame).
@@ -306,6 +348,12 @@ class ClassicAnalyzer:
         The predictor reads an upright crop in which the face spans LANDMARK_FACE_PX: the face is turned by
         `roll` (radians, the tilt of its eye line) first, because dlib's predictor was trained on upright faces,
         and resized, because it answers in whole pixels, which would be 2% steps on a 50-pixel face."""
+        grey, inverse = self._upright_crop(frame, box, roll)
+        return self._fit(grey, inverse, 1.0)
+
+    @staticmethod
+    def _upright_crop(frame: Frame, box: BBox, roll: float) -> tuple[NDArray[np.uint8], NDArray[np.float64]]:
+        """The grey crop the predictor reads (see `landmarks`) and the affine map from it back to the frame."""
         size = max(float(box[2] - box[0]), float(box[3] - box[1]))
         if not np.isfinite(box).all() or size < 2:
             raise FaceSwapError("invalid_request", "The face box is empty.")
@@ -314,13 +362,24 @@ class ClassicAnalyzer:
         side = round(LANDMARK_FACE_PX * (1 + 2 * LANDMARK_ROI_MARGIN))
         matrix = cv2.getRotationMatrix2D((float(center[0]), float(center[1])), float(np.degrees(roll)), scale)
         matrix[:, 2] += np.array([side / 2 - center[0], side / 2 - center[1]])
-        crop = cv2.warpAffine(frame, matrix, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
-        start = round(side / 2 - LANDMARK_FACE_PX / 2)
-        rect = dlib.rectangle(start, start, start + LANDMARK_FACE_PX - 1, start + LANDMARK_FACE_PX - 1)
-        shape = self._predictor(grey, rect)
-        points = np.array([(part.x, part.y) for part in shape.parts()], dtype=np.float64)
+        # Only the part of the frame the crop reads is converted to grey (a whole 1080p frame would be 6 MB).
         inverse = cv2.invertAffineTransform(matrix)
+        corners = np.array([[0, 0], [side, 0], [0, side], [side, side]], np.float64) @ inverse[:, :2].T + inverse[:, 2]
+        height, width = frame.shape[:2]
+        x0, y0 = np.clip(np.floor(corners.min(axis=0)).astype(int) - 1, 0, [width - 1, height - 1])
+        x1, y1 = np.clip(np.ceil(corners.max(axis=0)).astype(int) + 2, [x0 + 1, y0 + 1], [width, height])
+        grey = cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
+        matrix[:, 2] += matrix[:, :2] @ np.array([x0, y0], np.float64)
+        crop = cv2.warpAffine(grey, matrix, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return crop, inverse
+
+    def _fit(self, grey: NDArray[np.uint8], inverse: NDArray[np.float64], factor: float) -> NDArray[np.float32]:
+        """One predictor run on an upright crop, in the centred box of LANDMARK_FACE_PX times `factor`."""
+        side = grey.shape[0]
+        half = LANDMARK_FACE_PX * factor / 2
+        start, stop = round(side / 2 - half), round(side / 2 + half)
+        shape = self._predictor(grey, dlib.rectangle(start, start, stop - 1, stop - 1))
+        points = np.array([(part.x, part.y) for part in shape.parts()], dtype=np.float64)
         return (points @ inverse[:, :2].T + inverse[:, 2]).astype(np.float32)
 
     # ---- identity --------------------------------------------------------------------------------------------
