@@ -250,3 +250,28 @@ def test_same_and_different_people_straddle_the_match_threshold(analyzer, t1_emb
     # Every clip face is closest to its own photo.
     for k, face in enumerate(again):
         assert int(np.argmax([face.embedding @ vector for vector in t1_embeddings])) == k
+
+
+def test_two_threads_sharing_one_analyzer_find_what_one_thread_finds(analyzer) -> None:
+    """Job workers and the live tab share the engine: dlib's HOG detector keeps its last image pyramid in the
+    object, so a shared one crashed the process or returned faces of the other thread's frame."""
+    import threading
+
+    photo = t1_photo()
+    frames = [cv2.resize(photo, None, fx=scale, fy=scale) for scale in (0.6, 0.8, 1.0)] * 3
+    expected = [[face.bbox.round() for face in analyzer.detect(frame)] for frame in frames]
+    results: dict[int, list] = {}
+
+    def work(worker: int) -> None:
+        results[worker] = [[face.bbox.round() for face in analyzer.detect(frame)] for frame in frames]
+
+    threads = [threading.Thread(target=work, args=(worker,)) for worker in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for worker in range(2):
+        assert len(results[worker]) == len(frames)
+        for got, want in zip(results[worker], expected, strict=True):
+            assert len(got) == len(want) == 6
+            np.testing.assert_allclose(sorted(map(tuple, got)), sorted(map(tuple, want)), atol=1)

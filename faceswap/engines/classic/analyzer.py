@@ -158,7 +158,7 @@ class ClassicAnalyzer:
 
     def __init__(self, predictor_path: str, descriptor_path: str, cnn_detector_path: str | None = None) -> None:
         try:
-            self._detector = dlib.get_frontal_face_detector()
+            self._hog = threading.local()
             self._cnn = dlib.cnn_face_detection_model_v1(cnn_detector_path) if cnn_detector_path else None
             self._predictor = dlib.shape_predictor(predictor_path)
             self._descriptor = dlib.face_recognition_model_v1(descriptor_path)
@@ -169,6 +169,15 @@ class ClassicAnalyzer:
         # The ResNet keeps its activations in the network object, so two threads must not run it at once.
         self._descriptor_lock = threading.Lock()
         self._cnn_lock = threading.Lock()
+
+    @property
+    def _detector(self) -> dlib.fhog_object_detector:
+        """This thread's HOG detector: dlib's detector keeps the image pyramid of its last call in the object, so two
+        threads sharing one corrupt each other's memory; one is cheap to make (its weights are built into dlib)."""
+        detector = getattr(self._hog, "detector", None)
+        if detector is None:
+            detector = self._hog.detector = dlib.get_frontal_face_detector()
+        return detector
 
     # ---- detection -------------------------------------------------------------------------------------------
 
