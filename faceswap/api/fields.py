@@ -32,6 +32,7 @@ from faceswap.options import (
     SWAPPERS,
 )
 
+
 def _integral(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
@@ -40,9 +41,14 @@ JsonInt = Annotated[int, BeforeValidator(_integral)]
 """An integer that may come as 9.0, as JSON Schema's `integer` allows. The request models are strict otherwise:
 JSON types as the schema states them (no `0` for false, no "9" for 9, no `true` for 1)."""
 
-_HOST = r"(?:[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?\.){1,4}[a-z]{2,12}"
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_END = r"\.?(?:[:/?#]|$)"
+_HOST = (rf"(?!(?:{_LABEL}\.)*[lL][oO][cC][aA][lL][hH][oO][sS][tT]{_END})"  # localhost names are refused
+         rf"(?:{_LABEL}\.)*(?![0-9]+{_END}){_LABEL}\.?")
+"""`faceswap.media.fetch.HOST_NAME`, less the names the server refuses; IP literals are left out of the document."""
+_PORT = r"(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
 MEDIA_PATTERN = (
-    rf"^(?:https?://{_HOST}(?::[1-9][0-9]{{1,3}})?(?:/[A-Za-z0-9._~-]*)*"
+    rf"^(?:[hH][tT][tT][pP][sS]?://{_HOST}(?::{_PORT}?)?(?:[/?#]\S*)?"
     r"|data:(?:image|video)/[a-z0-9.+-]{1,20};base64,(?:[A-Za-z0-9+/]{4})+"
     r"|(?:[A-Za-z0-9+/]{4}){16,})$"
 )
@@ -80,13 +86,38 @@ _BOOST_INTS = tuple(int(value) for value in PIXEL_BOOSTS[1:])
 PixelBoost = Annotated[str | JsonInt | None, WithJsonSchema({"enum": [*PIXEL_BOOSTS, *_BOOST_INTS, None]})]
 
 
-def face_indices(*, allow_all: bool) -> Any:
-    """A face index (0…MAX_FACE_INDEX) or a comma-separated list of them ('all' for every face where allowed)."""
-    index = r"[0-9]{1,2}"
-    pattern = rf"^\s*(?:{'all|' if allow_all else ''}{index}(?:\s*,\s*{index})*)\s*$"
-    return Annotated[str | JsonInt, WithJsonSchema({"anyOf": [
-        {"type": "string", "pattern": pattern},
-        {"type": "integer", "minimum": 0, "maximum": MAX_FACE_INDEX}]})]
+MAX_LISTED_FACES = 6
+"""The documented length limit of a comma-separated index list (the server takes up to 100 distinct indices)."""
+_INDEX = r"\s*(?:[1-9]?[0-9])\s*"
+_DISTINCT = r"(?![\s\S]*\b([0-9]+)\b[\s\S]*\b\1\b)"
+"""No index twice (the pattern has no leading zeros, so equal numbers are equal text)."""
+
+
+def _indices(count: int | None = None) -> str:
+    """`count` comma-separated indices, or 1…MAX_LISTED_FACES of them."""
+    more = f"{{{count - 1}}}" if count else f"{{0,{MAX_LISTED_FACES - 1}}}"
+    return rf"{_INDEX}(?:,{_INDEX}){more}"
+
+
+FaceIndices = Annotated[str | JsonInt, WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer"}]})]
+"""A face index or a comma-separated list of them; what the values may be is in `index_rules`, since the two index
+fields depend on each other."""
+_ONE_INDEX = {"type": "integer", "minimum": 0, "maximum": MAX_FACE_INDEX}
+
+
+def _list_of(count: int) -> dict[str, Any]:
+    return {"type": "string", "pattern": rf"^{_DISTINCT}{_indices(count)}$"}
+
+
+def index_rules(*, sources: str, targets: str) -> list[dict[str, Any]]:
+    """One source face (an index 0…MAX_FACE_INDEX) replaces every target: one index, a list of distinct ones or
+    'all'; several source faces pair with as many distinct target indices (source i replaces target i)."""
+    single = {"anyOf": [{"type": "string", "pattern": rf"^{_INDEX}$"}, _ONE_INDEX]}
+    any_targets = {"anyOf": [{"type": "string", "pattern": rf"^(?:\s*all\s*|{_DISTINCT}{_indices()})$"}, _ONE_INDEX]}
+    branches = [{"properties": {sources: single, targets: any_targets}}]
+    branches += [{"properties": {sources: _list_of(count), targets: _list_of(count)}, "required": [sources, targets]}
+                 for count in range(2, MAX_LISTED_FACES + 1)]
+    return [{"anyOf": branches}]
 
 
 def _is(field: str, values: list[Any]) -> dict[str, Any]:
@@ -99,26 +130,30 @@ def _only(**fields: list[Any]) -> dict[str, Any]:
 
 def combination_rules(*, classic_genders: dict[str, list[Any]]) -> list[dict[str, Any]]:
     """The `allOf` clauses of a dialect's input object (see the module docstring); `classic_genders` names the
-    dialect's gender fields and the values that mean "any gender"."""
-    by_size: dict[int, list[str]] = {}
-    for name in SWAPPERS:
-        by_size.setdefault(REGISTRY[name].input_size, []).append(name)
-    rules: list[dict[str, Any]] = [
-        {"if": _is("engine", ["classic"]), "then": _only(
-            swapper=[DEFAULT_SWAPPER], pixel_boost=["native"], swapper_weight=[0.5], mask=["box", ["box"]],
-            **classic_genders)},
-        {"if": _is("swapper", [name for name in SWAPPERS if REGISTRY[name].swapper_type in ("blendswap", "uniface")]),
-         "then": _only(swapper_weight=[0.5])},
-    ]
-    for size, names in sorted(by_size.items()):
-        unfit = [value for value in _BOOST_INTS if value < size or value % size]
-        if not unfit:
-            continue
-        allowed = ["native", *(str(value) for value in _BOOST_INTS if value not in unfit),
-                   *(value for value in _BOOST_INTS if value not in unfit)]
-        rules.append({"if": _is("swapper", names), "then": _only(pixel_boost=allowed)})
-    return rules
+    dialect's gender fields and the values that mean "any gender".
 
+    The swapper rules are one `anyOf` over groups of swappers (crop size, and whether `swapper_weight` applies)
+    rather than an `if`/`then` per rule: every `if` doubles the branches a generator has to combine."""
+    groups: dict[tuple[int, bool], list[str]] = {}
+    for name in SWAPPERS:
+        spec = REGISTRY[name]
+        groups.setdefault((spec.input_size, spec.swapper_type in ("blendswap", "uniface")), []).append(name)
+    branches: list[dict[str, Any]] = []
+    for (size, crop_only), names in sorted(groups.items()):
+        fit = [value for value in _BOOST_INTS if value >= size and value % size == 0]
+        limits: dict[str, list[Any]] = {}
+        if len(fit) < len(_BOOST_INTS):
+            limits["pixel_boost"] = ["native", *(str(value) for value in fit), *fit]
+        if crop_only:
+            limits["swapper_weight"] = [0.5]
+        branch = _only(**limits)
+        branch["properties"]["swapper"] = {"enum": [*names, *([None] if DEFAULT_SWAPPER in names else [])]}
+        if DEFAULT_SWAPPER not in names:
+            branch["required"] = ["swapper"]
+        branches.append(branch)
+    classic = _only(swapper=[DEFAULT_SWAPPER], pixel_boost=["native"], swapper_weight=[0.5], mask=["box", ["box"]],
+                    **classic_genders)
+    return [{"if": _is("engine", ["classic"]), "then": classic}, {"anyOf": branches}]
 
 
 def media(description: str) -> Any:

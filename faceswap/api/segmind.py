@@ -39,7 +39,7 @@ from faceswap.api.common import (
     quality_options,
     wait_for_job,
 )
-from faceswap.api.fields import JsonInt, combination_rules, face_indices, media
+from faceswap.api.fields import FaceIndices, JsonInt, combination_rules, index_rules, media
 from faceswap.errors import FaceSwapError
 from faceswap.jobs import Job
 from faceswap.options import EngineChoice
@@ -52,20 +52,19 @@ _STATUS = {"queued": "QUEUED", "processing": "PROCESSING", "succeeded": "COMPLET
 router = APIRouter(tags=["Segmind"])
 
 GenderChoice = Literal["no", "male", "female"]
-TargetIndices = face_indices(allow_all=True)
-SourceIndices = face_indices(allow_all=False)
 
 
 class VideoFaceSwapRequest(QualityExtensions):
     model_config = ConfigDict(extra="ignore", strict=True, json_schema_extra={"allOf": combination_rules(
-        classic_genders={"detect_gender_input": ["no"], "detect_gender_source": ["no"]})})
+        classic_genders={"detect_gender_input": ["no"], "detect_gender_source": ["no"]})
+        + index_rules(sources="source_faces_index", targets="input_faces_index")})
 
     source_img: str = media("Your face: an http(s) URL, a data URI or base64. A close-up works best.")
     video_input: str = media("The video (or GIF) whose face is replaced: URL, data URI or base64.")
-    input_faces_index: TargetIndices = Field(
+    input_faces_index: FaceIndices = Field(
         "0", description="Video faces to replace, leftmost = 0; '0,2' for several, 'all' for every face. Each index "
                          "once; with several source faces, as many indices as source faces (else 400).")
-    source_faces_index: SourceIndices = Field(
+    source_faces_index: FaceIndices = Field(
         "0", description="Faces of source_img to use, leftmost = 0; '0,1' pairs with input_faces_index '0,1'.")
     face_restore: bool | None = Field(
         None, description="Restore the swapped face (CodeFormer). Left out: true when the CodeFormer model is "
