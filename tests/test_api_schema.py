@@ -11,6 +11,7 @@ pipeline's output contract (MP4 or GIF, unreadable input refused): this is about
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -20,9 +21,11 @@ from typing import Any
 import pytest
 from api_support import FakeRunner, FakeRuntime, live_server
 
+from faceswap.api.fields import MEDIA_PATTERN
 from faceswap.config import Settings
 from faceswap.errors import FaceSwapError
-from faceswap.media.inputs import sniff_suffix
+from faceswap.media.fetch import precheck_url
+from faceswap.media.inputs import decode_inline, sniff_suffix
 from faceswap.report import SwapResult
 from faceswap.server import create_app
 
@@ -71,3 +74,34 @@ def test_schemathesis_finds_no_undocumented_answers(tmp_path: Path) -> None:
     print(result.stdout[-3000:])
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "15 passed" in result.stdout or "passed" in result.stdout.lower()
+
+
+DOCUMENTED = ["https://a.example/v.mp4", "HTTP://media.example:8080/x?y=1#z", "http://a_b.example.", "http://foo/",
+              "data:video/mp4;base64,AAAAGGZ0eXBtcDQy", "QUJD" * 16]
+REFUSED = ["http://localhost/", "http://X.LocalHost./v", "http://a.123/", "http://0.aa*/", "http://u@a.example/",
+           "http://a.example:65536/", "data:video/mp4;base64,", "QUJD" * 15, "ftp://a.example/", ""]
+
+
+@pytest.mark.parametrize("value", DOCUMENTED)
+def test_what_the_media_pattern_documents_the_server_accepts(value: str, tmp_path: Path) -> None:
+    assert re.search(MEDIA_PATTERN, value)
+    settings = Settings(data_dir=tmp_path / "data", models_dir=tmp_path / "models")
+    if value.lower().startswith("http"):
+        precheck_url(value, settings, field="video")
+    else:
+        assert decode_inline(value, settings, field="video") is not None
+
+
+@pytest.mark.parametrize("value", REFUSED)
+def test_what_the_server_refuses_the_media_pattern_leaves_out(value: str, tmp_path: Path) -> None:
+    assert not re.search(MEDIA_PATTERN, value)
+    settings = Settings(data_dir=tmp_path / "data", models_dir=tmp_path / "models")
+    try:
+        if value.lower().startswith(("http:", "https:")):
+            precheck_url(value, settings, field="video")
+            refused = False
+        else:
+            refused = decode_inline(value, settings, field="video") is None
+    except FaceSwapError:
+        refused = True
+    assert refused, f"{value!r} is accepted by the server"

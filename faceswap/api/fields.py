@@ -4,10 +4,11 @@ The server checks a request in three places: pydantic (types, ranges, choices), 
 references) and `SwapOptions` (option values and how they combine). The JSON schema states the same rules, so that
 data the document calls valid is accepted (schemathesis's `positive_data_acceptance` checks exactly that):
 
-- a media input is one of three documented forms: an http(s) URL with a public host name, a base64 data URI of an
-  image or video, or bare base64 (at least 64 characters). The server also takes a few forms the pattern leaves
-  out (a public IP literal, this server's own `/v1/files/{id}` link, line-wrapped or URL-safe base64); a private or
-  loopback address is refused with 400, as are undecodable data;
+- a media input is one of three documented forms: an http(s) URL whose host is a name (the grammar
+  `faceswap.media.fetch.HOST_NAME` enforces, less localhost names and names ending in a number), a base64 data URI
+  of an image or video, or bare base64 (at least 64 characters). The server also takes a few forms the pattern
+  leaves out (a public IP literal, this server's own `/v1/files/{id}` link on 127.0.0.1, line-wrapped or URL-safe
+  base64, other data URIs); private and loopback addresses and undecodable data are refused with 400;
 - option choices are enums, numbers have their bounds, name and index lists given as comma-separated strings have
   patterns;
 - the rules between fields (`combination_rules`) are `if`/`then` clauses: the classic engine takes none of the
