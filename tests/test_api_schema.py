@@ -67,13 +67,13 @@ def test_schemathesis_finds_no_undocumented_answers(tmp_path: Path) -> None:
     with live_server(app) as base:
         result = subprocess.run(
             [cli, "--config-file", str(config), "run", f"{base}/openapi.json", "--checks", "all",
-             "--max-examples", "15", "--seed", "1", "--workers", "2", "--request-timeout", "30",
+             "--max-examples", "10", "--seed", "1", "--workers", "2", "--request-timeout", "30",
              "-H", f"Authorization: Bearer {KEY}", "--phases", "examples,coverage,fuzzing", "--no-shrink",
              "--warnings", "off"],
             capture_output=True, text=True, timeout=300, cwd=tmp_path)
     print(result.stdout[-3000:])
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert "15 passed" in result.stdout or "passed" in result.stdout.lower()
+    assert "15 passed" in result.stdout, "every operation was tested"
 
 
 DOCUMENTED = ["https://a.example/v.mp4", "HTTP://media.example:8080/x?y=1#z", "http://a_b.example.", "http://foo/",

@@ -87,8 +87,9 @@ _BOOST_INTS = tuple(int(value) for value in PIXEL_BOOSTS[1:])
 PixelBoost = Annotated[str | JsonInt | None, WithJsonSchema({"enum": [*PIXEL_BOOSTS, *_BOOST_INTS, None]})]
 
 
-MAX_LISTED_FACES = 6
-"""The documented length limit of a comma-separated index list (the server takes up to 100 distinct indices)."""
+MAX_LISTED_FACES = 4
+"""The documented length limit of a comma-separated index list (the server takes up to 100 distinct indices); each
+length is a branch of `index_rules`, and more branches make schema-driven generators much slower."""
 _INDEX = r"\s*(?:[1-9]?[0-9])\s*"
 _DISTINCT = r"(?![\s\S]*\b([0-9]+)\b[\s\S]*\b\1\b)"
 """No index twice (the pattern has no leading zeros, so equal numbers are equal text)."""
