@@ -239,3 +239,11 @@ def test_a_fast_server_passes_the_rate_check(tmp_path: Path, served: Path) -> No
     with file_server(served) as base:
         path = fetch_url(f"{base}/face.jpg", tmp_path / "out", strict, field="face")
     assert path.read_bytes() == INSIGHTFACE_T1.read_bytes()
+
+
+@pytest.mark.parametrize("url", ["http://0.aa*/", "http://bad host.example/", "http://a.123/", "http://-a.example/",
+                                 "http://ex\u00e4mple.com/"])
+def test_a_url_whose_host_is_no_host_name_is_refused_at_once(tmp_path: Path, url: str) -> None:
+    with pytest.raises(FaceSwapError) as caught:
+        precheck_url(url, settings(tmp_path), field="video")
+    assert caught.value.code == "invalid_request" and caught.value.field == "video"

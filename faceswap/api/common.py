@@ -25,12 +25,13 @@ from fastapi import Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from faceswap.api.fields import JsonInt, MaskAreas, MaskPadding, MaskRegions, MaskTypes, PixelBoost
 from faceswap.config import Settings
 from faceswap.errors import FaceSwapError
 from faceswap.jobs import Job, JobService
 from faceswap.media.fetch import precheck_url
 from faceswap.media.inputs import decode_inline, is_url
-from faceswap.options import SwapOptions
+from faceswap.options import Restore, SwapOptions, SwapperChoice
 
 log = logging.getLogger(__name__)
 
@@ -247,31 +248,35 @@ async def wait_for_job(request: Request, ctx: ApiContext, job: Job) -> Job:
 class QualityExtensions(BaseModel):
     """Extension fields every dialect accepts (no hosted service has them): the swap model, pixel boost, masks, the
     restorer and its blend.
-    They are checked by `SwapOptions` (choices: `faceswap.options`), so errors name the same field."""
+    They are checked by `SwapOptions` (choices: `faceswap.options`), so errors name the same field; the schema
+    states the same choices and bounds (`faceswap.api.fields`)."""
 
-    swapper: str | None = Field(None, description="Extension: the neural swap model (default inswapper_128).")
-    pixel_boost: str | int | None = Field(
+    swapper: SwapperChoice | None = Field(None, description="Extension: the neural swap model (default "
+                                                            "inswapper_128).")
+    pixel_boost: PixelBoost = Field(
         None, description="Extension: 'native' or a crop size (256…1024, a multiple of the swapper's); 512 with "
                           "inswapper_128 runs the model 16 times per face.")
     swapper_weight: float | None = Field(
-        None, description="Extension: identity strength 0–1 (default 0.5, as the swapper makes it); embedding "
-                          "swappers only, refused for blendswap_256, uniface_256 and the classic engine.")
-    mask: str | list[str] | None = Field(
+        None, ge=0, le=1, description="Extension: identity strength 0–1 (default 0.5, as the swapper makes it); "
+                                      "embedding swappers only, refused for blendswap_256, uniface_256 and the "
+                                      "classic engine.")
+    mask: MaskTypes = Field(
         None, description="Extension: masks combined by minimum, from box, occlusion, region, area ('box,occlusion').")
-    mask_blur: float | None = Field(None, description="Extension: box mask edge blur, 0–1 (default 0.3).")
-    mask_padding: str | list[int] | None = Field(
+    mask_blur: float | None = Field(None, ge=0, le=1, description="Extension: box mask edge blur, 0–1 (default 0.3).")
+    mask_padding: MaskPadding = Field(
         None, description="Extension: box mask padding in %: 'top,right,bottom,left' or one value.")
-    mask_regions: str | list[str] | None = Field(
+    mask_regions: MaskRegions = Field(
         None, description="Extension: face-parsing regions the region mask swaps (leave out mouth and the lips to "
                           "keep the target's mouth).")
-    mask_areas: str | list[str] | None = Field(
+    mask_areas: MaskAreas = Field(
         None, description="Extension: landmark areas the area mask swaps, from upper-face, lower-face, mouth.")
-    restore: str | None = Field(
+    restore: Restore | None = Field(
         None, description="Extension: the face restorer by name: none, gfpgan, codeformer, gpen_bfr_256, gpen_bfr_512, "
                           "gpen_bfr_1024, gpen_bfr_2048, restoreformer_plus_plus (Segmind: overrides face_restore).")
-    restore_blend: int | None = Field(
-        None, description="Extension: 0–100, how much of the restored face is mixed over the swapped one when a "
-                          "restorer runs (0 leaves it unrestored, 100 the default: the restorer's output).")
+    restore_blend: JsonInt | None = Field(
+        None, ge=0, le=100,
+        description="Extension: 0–100, how much of the restored face is mixed over the swapped one when a restorer "
+                    "runs (0 leaves it unrestored, 100 the default: the restorer's output).")
 
 
 def quality_options(body: QualityExtensions) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from faceswap.api.common import (
     quality_options,
     wait_for_job,
 )
+from faceswap.api.fields import JsonInt, combination_rules, media
 from faceswap.errors import FaceSwapError
 from faceswap.jobs import Job
 from faceswap.options import EngineChoice
@@ -42,20 +43,22 @@ router = APIRouter(tags=["OpenOctopus"])
 
 
 class GenerationInput(QualityExtensions):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True,
+                              json_schema_extra={"allOf": combination_rules(classic_genders={})})
 
-    video: str = Field(description="Source video: an http(s) URL, a data URI or base64.")
-    face_image: str = Field(description="Reference face to swap into the video: URL, data URI or base64.")
-    target_index: int = Field(0, ge=0, le=10, description="Which face in the video, 0 = the largest.")
+    video: str = media("Source video: an http(s) URL, a data URI or base64.")
+    face_image: str = media("Reference face to swap into the video: URL, data URI or base64.")
+    target_index: JsonInt = Field(0, ge=0, le=10, description="Which face in the video, 0 = the largest.")
     enable_sync_mode: bool = Field(False, description="Wait for the result and answer the final task.")
     enable_base64_output: bool = Field(False, description="Give the result as a data URI instead of a URL.")
     engine: EngineChoice = Field("auto", description="Extension: 'auto', 'neural' or 'classic'.")
 
 
 class GenerationRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
-    model: str = Field(description=f"Model slug: {MODEL!r}.", examples=[MODEL])
+    model: str = Field(description=f"Model slug: {MODEL!r} (another answers 404).", examples=[MODEL],
+                       json_schema_extra={"enum": [MODEL]})
     prompt: str | None = Field(None, description="Accepted for compatibility; face swap does not use it.")
     input: GenerationInput
 

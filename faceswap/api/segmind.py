@@ -39,6 +39,7 @@ from faceswap.api.common import (
     quality_options,
     wait_for_job,
 )
+from faceswap.api.fields import FaceIndices, JsonInt, combination_rules, index_rules, media
 from faceswap.errors import FaceSwapError
 from faceswap.jobs import Job
 from faceswap.options import EngineChoice
@@ -54,20 +55,25 @@ GenderChoice = Literal["no", "male", "female"]
 
 
 class VideoFaceSwapRequest(QualityExtensions):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True, json_schema_extra={"allOf": combination_rules(
+        classic_genders={"detect_gender_input": ["no"], "detect_gender_source": ["no"]})
+        + index_rules(sources="source_faces_index", targets="input_faces_index")})
 
-    source_img: str = Field(description="Your face: an http(s) URL, a data URI or base64. A close-up works best.")
-    video_input: str = Field(description="The video (or GIF) whose face is replaced: URL, data URI or base64.")
-    input_faces_index: str | int = Field("0", description="Video faces to replace, leftmost = 0; '0,2' for several.")
-    source_faces_index: str | int = Field("0", description="Faces of source_img to use, leftmost = 0; '0,1'.")
+    source_img: str = media("Your face: an http(s) URL, a data URI or base64. A close-up works best.")
+    video_input: str = media("The video (or GIF) whose face is replaced: URL, data URI or base64.")
+    input_faces_index: FaceIndices = Field(
+        "0", description="Video faces to replace, leftmost = 0; '0,2' for several, 'all' for every face. Each index "
+                         "once; with several source faces, as many indices as source faces (else 400).")
+    source_faces_index: FaceIndices = Field(
+        "0", description="Faces of source_img to use, leftmost = 0; '0,1' pairs with input_faces_index '0,1'.")
     face_restore: bool | None = Field(
         None, description="Restore the swapped face (CodeFormer). Left out: true when the CodeFormer model is "
                           "installed, else false.")
-    face_restore_visibility: float = Field(1.0, description="Visibility of the restoration, 0.1–1.")
-    codeformer_weight: float = Field(0.95, description="CodeFormer weight, 0–1.")
+    face_restore_visibility: float = Field(1.0, ge=0.1, le=1, description="Visibility of the restoration, 0.1–1.")
+    codeformer_weight: float = Field(0.95, ge=0, le=1, description="CodeFormer weight, 0–1.")
     detect_gender_input: GenderChoice = Field("no", description="Only replace video faces of this gender.")
     detect_gender_source: GenderChoice = Field("no", description="Only take source faces of this gender.")
-    frame_load_cap: int = Field(0, ge=0, le=500, description="Frames to process; 0 = the whole video.")
+    frame_load_cap: JsonInt = Field(0, ge=0, le=500, description="Frames to process; 0 = the whole video.")
     base_64: bool = Field(False, description="Answer the output as base64 instead of a URL.")
     engine: EngineChoice = Field("auto", description="Extension: 'auto', 'neural' or 'classic'.")
 

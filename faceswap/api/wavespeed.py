@@ -35,6 +35,7 @@ from faceswap.api.common import (
     quality_options,
     wait_for_job,
 )
+from faceswap.api.fields import JsonInt, combination_rules, media
 from faceswap.errors import FaceSwapError
 from faceswap.jobs import Job
 from faceswap.options import EngineChoice
@@ -49,11 +50,12 @@ router = APIRouter(tags=["WaveSpeed"])
 
 
 class FaceSwapInput(QualityExtensions):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True, json_schema_extra={"allOf": combination_rules(
+        classic_genders={"target_gender": ["", "any", "all", "none", "no"]})})
 
-    video: str = Field(description="Source video: an http(s) URL (e.g. an upload's download_url), data URI or base64.")
-    face_image: str = Field(description="Reference face: URL, data URI or base64.")
-    target_index: int = Field(0, ge=0, le=10, description="Which face in the video, 0 = the largest.")
+    video: str = media("Source video: an http(s) URL (e.g. an upload's download_url), data URI or base64.")
+    face_image: str = media("Reference face: URL, data URI or base64.")
+    target_index: JsonInt = Field(0, ge=0, le=10, description="Which face in the video, 0 = the largest.")
     target_gender: Literal["", "any", "all", "none", "no", "male", "female"] | None = Field(
         None, description="Only replace faces of this gender.")
     enable_sync_mode: bool = Field(False, description="Wait for the result in this request.")
@@ -62,10 +64,10 @@ class FaceSwapInput(QualityExtensions):
 
 
 class UploadTicketRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     filename: str = Field(min_length=1, max_length=255)
-    size: int = Field(gt=0, description="Exact size of the file in bytes.")
+    size: JsonInt = Field(gt=0, description="Exact size of the file in bytes.")
     content_type: str | None = Field(None, max_length=255)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import mimetypes
+import re
 import secrets
 import socket
 import ssl
@@ -72,6 +73,11 @@ def fetch_url(url: str, dest_dir: Path, settings: Settings, *, field: str) -> Pa
     raise FaceSwapError("invalid_request", f"{field}: the URL redirects more than {MAX_REDIRECTS} times.", field=field)
 
 
+HOST_NAME = re.compile(r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+"""What a URL's host must be when it is not an IP literal (lower case, the final dot removed); `faceswap.api.fields`
+documents the same grammar."""
+
+
 def parse_url(url: str, *, field: str) -> Target:
     try:
         parts = urlsplit(url.strip())
@@ -92,7 +98,16 @@ def parse_url(url: str, *, field: str) -> Target:
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    return Target(url, scheme, host, port, path, _host_header(parts, scheme))
+    target = Target(url, scheme, host, port, path, _host_header(parts, scheme))
+    if _ip_literal(host) is None:
+        if not HOST_NAME.fullmatch(host):
+            raise FaceSwapError("invalid_request", f"{field}: {_shown(url)} does not name a valid host (dot-separated "
+                                "labels of letters, digits, '-' and '_'; an international name in its xn-- form).",
+                                field=field)
+        if host.rsplit(".", 1)[-1].isdigit():
+            raise _refused(target, field, "a host name cannot end in a number (IP addresses are taken in dotted "
+                                          "decimal or, for IPv6, in brackets)")
+    return target
 
 
 def precheck_url(url: str, settings: Settings, *, field: str) -> None:
