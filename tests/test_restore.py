@@ -284,7 +284,7 @@ def test_restore_blend_in_options_cli_and_rest() -> None:
                                            restore="restoreformer_plus_plus", restore_blend=40),
               wavespeed.FaceSwapInput(video="v", face_image="f", restore="restoreformer_plus_plus", restore_blend=40),
               openoctopus.GenerationInput(video="v", face_image="f", restore="restoreformer_plus_plus",
-                                          restore_blend="40")]
+                                          restore_blend=40)]
     for body in bodies:
         options = build_options({"video": "v", "face": "f", **quality_options(body)}, {})
         assert (options.restore, options.restore_blend) == ("restoreformer_plus_plus", 40)
