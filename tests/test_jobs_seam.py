@@ -208,6 +208,40 @@ def test_a_dispatched_task_runs_in_a_worker_built_from_configuration(tmp_path: P
     assert service.file_path(done.output_file_id).read_bytes() == clip.read_bytes()
 
 
+def test_a_job_that_reports_no_frames_for_a_while_keeps_its_lease(tmp_path: Path, inputs: tuple[Path, Path]) -> None:
+    """A slow download, model load or face preparation reports no frames; the worker still beats, so another server
+    sharing the store never takes a live job for a dead one (it did, under load, with a short stale time)."""
+    clip, face = inputs
+    settings = make_settings(tmp_path, lease_stale_s=0.4)
+    executor = ParkingExecutor()
+    service = JobService(FakeRuntime(settings), settings, runner=FakeRunner(), executor=executor)
+    service.start()
+    inner = FakeRunner(frames=2)
+
+    def silent_then_done(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(2.0)  # five stale times without a frame
+        return inner(*args, **kwargs)
+
+    store = SqliteJobStore(settings.data_dir / "jobs.sqlite3")
+    worker = TaskContext(store=store, settings=settings, runtime=FakeRuntime(settings), runner=silent_then_done,
+                         blobs=DirBlobStore(settings.data_dir / "files", max_bytes=settings.max_upload_bytes))
+    try:
+        job = service.submit(SwapOptions.parse(video=str(clip), face=str(face)))
+        running = threading.Thread(target=work_on, args=(worker, Task.from_json(executor.sent[0])))
+        running.start()
+        taken = 0
+        while running.is_alive():  # another server sweeping for stale jobs all along
+            recovery = store.recover(stale_after_s=settings.lease_stale_s)
+            taken += len(recovery.requeued) + len(recovery.failed)
+            time.sleep(0.05)
+        running.join()
+        done = service.wait(job.id, timeout=10)
+    finally:
+        store.close()
+        service.close()
+    assert taken == 0 and done.status == "succeeded" and done.attempt == 1, (taken, done.status, done.attempt)
+
+
 _OTHER_PROCESS = """
 import sys, time
 from pathlib import Path

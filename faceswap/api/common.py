@@ -25,7 +25,7 @@ from fastapi import Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from faceswap.api.fields import JsonInt, MaskAreas, MaskPadding, MaskRegions, MaskTypes, PixelBoost
+from faceswap.api.fields import MaskAreas, MaskPadding, MaskRegions, MaskTypes, Percent, PixelBoost
 from faceswap.config import Settings
 from faceswap.errors import FaceSwapError
 from faceswap.jobs import Job, JobService
@@ -273,10 +273,9 @@ class QualityExtensions(BaseModel):
     restore: Restore | None = Field(
         None, description="Extension: the face restorer by name: none, gfpgan, codeformer, gpen_bfr_256, gpen_bfr_512, "
                           "gpen_bfr_1024, gpen_bfr_2048, restoreformer_plus_plus (Segmind: overrides face_restore).")
-    restore_blend: JsonInt | None = Field(
-        None, ge=0, le=100,
-        description="Extension: 0–100, how much of the restored face is mixed over the swapped one when a restorer "
-                    "runs (0 leaves it unrestored, 100 the default: the restorer's output).")
+    restore_blend: Percent = Field(
+        None, description="Extension: 0–100, how much of the restored face is mixed over the swapped one when a "
+                          "restorer runs (0 leaves it unrestored, 100 the default: the restorer's output).")
 
 
 def quality_options(body: QualityExtensions) -> dict[str, Any]:

@@ -84,6 +84,11 @@ MaskPadding = Annotated[
         {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "integer", "minimum": 0, "maximum": 100}},
         {"type": "null"}]})]
 _BOOST_INTS = tuple(int(value) for value in PIXEL_BOOSTS[1:])
+Percent = Annotated[
+    JsonInt | None, Field(ge=0, le=100),
+    WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 0, "maximum": 100}, {"type": "null"}]})]
+"""A whole percentage, 0–100, or null (pydantic does not carry the bounds of a validated int into the schema)."""
+
 PixelBoost = Annotated[str | JsonInt | None, WithJsonSchema({"enum": [*PIXEL_BOOSTS, *_BOOST_INTS, None]})]
 
 

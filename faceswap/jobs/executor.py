@@ -1,7 +1,8 @@
 """Executor: `run_task`, the one way any executor runs a job, and the embedded executor (a pool of threads).
 
 Workers pull from the JobStore (oldest queued first), so jobs queued before a restart simply run after it.
-`run_task` heartbeats every few frames (and at least every quarter second while the pipeline asks whether to stop):
+`run_task` heartbeats every few frames (and at least every quarter second while the pipeline asks whether to stop),
+and from a thread every few seconds whatever the job is doing (a slow download or model load keeps its lease):
 the store's answer tells it whether the job was cancelled or its lease lost — from any process — and the pipeline's
 `should_cancel` turns that into a clean stop between frames. Inputs named `blob://<id>` are resolved through the
 BlobStore just before the run. Results are recorded under the lease, and an output that is not recorded (cancelled,
@@ -15,7 +16,8 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -40,6 +42,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_EVERY_FRAMES = 5
 HEARTBEAT_EVERY_S = 1.0
 CANCEL_POLL_S = 0.25
+KEEP_ALIVE_MAX_S = 5.0
 """How often a running job asks the store whether it was cancelled (the pipeline asks between frames)."""
 IDLE_POLL_S = 1.0
 """How often an idle worker looks at the store without being woken (other processes may have queued work)."""
@@ -83,6 +86,7 @@ class _Heartbeat:
         self._beat_time = 0.0
         self._timeout_s = timeout_s
         self._deadline = time.monotonic() + timeout_s if timeout_s > 0 else None
+        self._lock = threading.Lock()
 
     @property
     def stopping(self) -> bool:
@@ -104,9 +108,30 @@ class _Heartbeat:
         return self.stopping
 
     def beat(self) -> None:
-        if self.answer == "ok":
-            self.answer = self._store.heartbeat(self._lease, self.frames_done, self.frames_total)
-            self._beat_frames, self._beat_time = self.frames_done, time.monotonic()
+        with self._lock:
+            if self.answer == "ok":
+                self.answer = self._store.heartbeat(self._lease, self.frames_done, self.frames_total)
+                self._beat_frames, self._beat_time = self.frames_done, time.monotonic()
+
+    @contextmanager
+    def kept_alive(self, every_s: float) -> Iterator[None]:
+        """Beats from a thread while the task runs, so its lease stays fresh through steps that report no frames
+        (fetching inputs, loading models, preparing the face photo, storing the output) however slow the machine;
+        a worker that dies stops beating, and its job goes stale as it should."""
+        done = threading.Event()
+
+        def keep_beating() -> None:
+            while not done.wait(every_s) and self.answer == "ok":
+                if time.monotonic() - self._beat_time >= every_s:
+                    self.beat()
+
+        thread = threading.Thread(target=keep_beating, name=f"heartbeat-{self._lease.job_id[:8]}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
 
 def work_on(context: TaskContext, task: Task, stopping: Callable[[], bool] = _never) -> bool:
@@ -125,6 +150,17 @@ def run_task(context: TaskContext, lease: Lease, stopping: Callable[[], bool] = 
     job_id = lease.job_id
     heartbeat = _Heartbeat(context.store, lease, stopping, context.settings.job_timeout_s)
     workdir = context.settings.data_dir / "work" / f"{job_id}-{lease.attempt}"
+    with heartbeat.kept_alive(keep_alive_interval(context.settings)):
+        _run_claimed(context, lease, heartbeat, workdir)
+
+
+def keep_alive_interval(settings: Settings) -> float:
+    """How often a running task's lease is refreshed: a few beats within the time after which it counts as stale."""
+    return min(max(settings.lease_stale_s / 4, 0.1), KEEP_ALIVE_MAX_S)
+
+
+def _run_claimed(context: TaskContext, lease: Lease, heartbeat: _Heartbeat, workdir: Path) -> None:
+    job_id = lease.job_id
     try:
         record = context.store.get(job_id)
         if record is None or record.status != "processing":
