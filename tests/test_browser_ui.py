@@ -102,6 +102,30 @@ def _page_top(page: Page, selector: str) -> float:
     return page.locator(selector).evaluate("element => element.getBoundingClientRect().top + window.scrollY")
 
 
+def assert_first_screen(page: Page) -> None:
+    """The empty page at 1366×900: Find faces and Swap on the first screen; no empty Preview box; the Frame slider
+    in place but waiting, with a hint and no range (no "0 … 35999" before there is a video)."""
+    expect(page.get_by_role("button", name="Find faces", exact=True)).to_be_in_viewport(ratio=1)
+    expect(page.get_by_role("button", name="Swap", exact=True)).to_be_in_viewport(ratio=1)
+    expect(page.locator("#preview-image")).to_be_hidden()
+    slider = page.locator("#frame-slider")
+    expect(slider).to_be_visible()  # its place is kept: nothing below it moves when a video arrives
+    expect(slider).to_contain_text("Load a video first")
+    expect(slider.locator("input[type=range]")).to_be_disabled()
+    for part in ("[data-testid=min-value]", "[data-testid=max-value]", "input[type=number]"):
+        expect(slider.locator(part)).to_be_hidden()
+
+
+def assert_frame_range(page: Page, frames: int) -> None:
+    """The Frame slider spans the loaded video's frames: 0 to frames - 1, usable."""
+    slider = page.locator("#frame-slider")
+    expect(slider.locator("[data-testid=max-value]")).to_have_text(str(frames - 1), timeout=SERVER_WAIT_MS)
+    expect(slider.locator("[data-testid=max-value]")).to_be_visible()
+    expect(slider.locator("input[type=range]")).to_be_enabled()
+    expect(slider.locator("input[type=range]")).to_have_attribute("max", str(frames - 1))
+    expect(slider).not_to_contain_text("Load a video first")
+
+
 def settle(page: Page) -> None:
     """After Find faces: the photo's faces come last in the chain; once they show, pause as a person would."""
     expect(page.locator("#source-gallery button.thumbnail-item")).to_have_count(1, timeout=SERVER_WAIT_MS)
@@ -119,9 +143,10 @@ def test_a_person_picks_the_third_person_and_gets_a_playable_swapped_video(
     expect(page.locator("#restore input").first).to_be_disabled()
     page.get_by_text("Options", exact=True).click()
     _screenshot(page, tmp_path, "main-page-empty.png")
-    open_app(page, live, media, "clip")
+    assert_first_screen(page)
     gallery_top = _page_top(page, "#target-gallery")
-    expect(page.locator("#frame-slider")).to_be_visible()  # there from the start: nothing shifts later
+    open_app(page, live, media, "clip")
+    assert_frame_range(page, CLIP.frames)  # as soon as the video is in, before Find faces
     page.get_by_role("button", name="Find faces", exact=True).click()
     thumbnails = page.locator("#target-gallery button.thumbnail-item")
     expect(thumbnails).to_have_count(3, timeout=SERVER_WAIT_MS)
@@ -152,6 +177,29 @@ def test_a_person_picks_the_third_person_and_gets_a_playable_swapped_video(
     result = tmp_path / "result.mp4"
     result.write_bytes(httpx.get(video["src"], timeout=30).raise_for_status().content)
     _assert_only_slot_changed(media["clip"], result, slot=2)
+
+
+def test_an_example_says_what_it_shows_and_fills_video_photo_and_picks(page: Page, live: LiveApp) -> None:
+    page.goto(live.url)
+    examples = page.locator("#examples")
+    labels = examples.locator("button").all_inner_texts()
+    assert labels == ["Two people: give the left one Grace Hopper's face",
+                      "Two people: give the right one Eileen Collins's face"], labels
+    expect(examples).not_to_contain_text(".mp4")  # no file names repeated row after row
+    assert_first_screen(page)
+    gallery_top = _page_top(page, "#target-gallery")
+
+    examples.get_by_text("give the right one Eileen Collins's face").click()
+    expect(page.locator("#video-input")).to_contain_text("two_people.mp4", timeout=SERVER_WAIT_MS)
+    expect(page.locator("#face-input img")).to_be_visible()
+    assert_frame_range(page, 24)  # the example clip: 2 s at 12 fps
+    page.get_by_role("button", name="Find faces", exact=True).click()
+    settle(page)
+    expect(page.locator("#target-gallery button.thumbnail-item")).to_have_count(2)
+    expect(page.locator("#target-gallery")).to_contain_text("Person 2 ✓")  # the example's pick: the right one
+    expect(page.locator("#target-picked")).to_have_text("Replacing Person 2.")
+    assert _page_top(page, "#target-gallery") == pytest.approx(gallery_top, abs=2)  # the layout did not jump
+    expect(page.get_by_role("button", name="Swap", exact=True)).to_be_in_viewport(ratio=1)
 
 
 def test_a_face_picked_on_a_later_frame_is_swapped_on_every_frame(
