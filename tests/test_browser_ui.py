@@ -1,7 +1,8 @@
 """A person's way through the page, in Debian's Chromium driven by Playwright (no browser download): upload a video
 and a face, find faces, click the third thumbnail, swap, and get a playable video in which that face changed.
 A face picked on a later frame (after people changed places) is that person throughout. While a swap runs, a
-progress bar counts frames; closing the page cancels the job.
+progress bar counts frames; closing the page cancels the job. The first screen at 1366×900 holds Find faces and
+Swap, shows no empty Preview box and no Frame range before there is a video; the examples say what they show.
 
 Needs `apt-get install -y chromium`; skips, loudly, only when /usr/bin/chromium is absent.
 """
