@@ -145,8 +145,8 @@ def _wire_faces(page: Page, handlers: UiHandlers) -> None:
                         api_visibility="private", **SINGLE_FRAME)
      .success(handlers.show_video_listing, [page.target_listing, page.target_faces, page.target_thumbs], listed,
               **PAGE_ONLY))
-    page.video.change(handlers.forget_video_faces, None, [*video_found, page.reference_frame], **PAGE_ONLY)
-    page.video.change(handlers.video_frames, [page.video], [page.frame], **PAGE_ONLY)
+    page.video.change(handlers.forget_video_faces, [page.video], [*video_found, page.frame, page.reference_frame],
+                      **PAGE_ONLY)
     page.face.change(handlers.forget_photo_faces, None, source_found, **PAGE_ONLY)
     page.target_gallery.select(handlers.toggle_pick, [page.target_faces, page.target_thumbs],
                                [page.target_faces, page.target_gallery, page.target_summary], **PAGE_ONLY)

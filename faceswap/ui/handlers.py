@@ -162,14 +162,11 @@ class UiHandlers:
         return picks.gallery_items(thumbs, chosen), slider, "\n\n".join(
             text for text in (summary, notices) if text), reference, picks.picked_summary(chosen)
 
-    @staticmethod
-    def forget_video_faces() -> tuple[GalleryItems, dict[str, Any], list[picks.Thumb], None]:
-        """A new video: its old faces and reference frame no longer apply (`video_frames` sets the new range)."""
-        return [], {}, [], None
-
-    def video_frames(self, video: str | None) -> dict[str, Any]:
-        """The Frame slider for a newly loaded video: spanning its frames, or waiting with a hint."""
-        return frame_range.for_video(video, self.settings)
+    def forget_video_faces(self, video: str | None) -> tuple[GalleryItems, dict[str, Any], list[picks.Thumb],
+                                                             dict[str, Any], None]:
+        """A new video: its old faces and reference frame no longer apply; the Frame slider spans the new one's
+        frames (or waits, with a hint, when there is none)."""
+        return [], {}, [], frame_range.for_video(video, self.settings), None
 
     @staticmethod
     def forget_photo_faces() -> tuple[GalleryItems, dict[str, Any], list[picks.Thumb]]:
