@@ -91,11 +91,11 @@ def _mount_ui(app: FastAPI, service: JobService, runtime: Any, settings: Setting
     try:
         import gradio as gr
 
-        from faceswap.ui import build_ui
+        from faceswap.ui import PAGE_CSS, build_ui
     except ImportError as exc:
         log.warning("the Gradio UI is not available (%s); serving the REST API only", exc)
         return False
-    gr.mount_gradio_app(app, build_ui(service, runtime, settings), path="/", auth=settings.ui_auth)
+    gr.mount_gradio_app(app, build_ui(service, runtime, settings), path="/", auth=settings.ui_auth, css=PAGE_CSS)
     return True
 
 

@@ -1,7 +1,8 @@
 """A person's way through the page, in Debian's Chromium driven by Playwright (no browser download): upload a video
 and a face, find faces, click the third thumbnail, swap, and get a playable video in which that face changed.
 A face picked on a later frame (after people changed places) is that person throughout. While a swap runs, a
-progress bar counts frames; closing the page cancels the job.
+progress bar counts frames; closing the page cancels the job. The first screen at 1366×900 holds Find faces and
+Swap, shows no empty Preview box and no Frame range before there is a video; the examples say what they show.
 
 Needs `apt-get install -y chromium`; skips, loudly, only when /usr/bin/chromium is absent.
 """
@@ -102,6 +103,30 @@ def _page_top(page: Page, selector: str) -> float:
     return page.locator(selector).evaluate("element => element.getBoundingClientRect().top + window.scrollY")
 
 
+def assert_first_screen(page: Page) -> None:
+    """The empty page at 1366×900: Find faces and Swap on the first screen; no empty Preview box; the Frame slider
+    in place but waiting, with a hint and no range (no "0 … 35999" before there is a video)."""
+    expect(page.get_by_role("button", name="Find faces", exact=True)).to_be_in_viewport(ratio=1)
+    expect(page.get_by_role("button", name="Swap", exact=True)).to_be_in_viewport(ratio=1)
+    expect(page.locator("#preview-image")).to_be_hidden()
+    slider = page.locator("#frame-slider")
+    expect(slider).to_be_visible()  # its place is kept: nothing below it moves when a video arrives
+    expect(slider).to_contain_text("Load a video first")
+    expect(slider.locator("input[type=range]")).to_be_disabled()
+    for part in ("[data-testid=min-value]", "[data-testid=max-value]", "input[type=number]"):
+        expect(slider.locator(part)).to_be_hidden()
+
+
+def assert_frame_range(page: Page, frames: int) -> None:
+    """The Frame slider spans the loaded video's frames: 0 to frames - 1, usable."""
+    slider = page.locator("#frame-slider")
+    expect(slider.locator("[data-testid=max-value]")).to_have_text(str(frames - 1), timeout=SERVER_WAIT_MS)
+    expect(slider.locator("[data-testid=max-value]")).to_be_visible()
+    expect(slider.locator("input[type=range]")).to_be_enabled()
+    expect(slider.locator("input[type=range]")).to_have_attribute("max", str(frames - 1))
+    expect(slider).not_to_contain_text("Load a video first")
+
+
 def settle(page: Page) -> None:
     """After Find faces: the photo's faces come last in the chain; once they show, pause as a person would."""
     expect(page.locator("#source-gallery button.thumbnail-item")).to_have_count(1, timeout=SERVER_WAIT_MS)
@@ -113,6 +138,8 @@ def test_a_person_picks_the_third_person_and_gets_a_playable_swapped_video(
     page.goto(live.url)
     # What the newcomer gets, in one calm line; options that cannot work here are disabled, with the reason.
     expect(page.locator("#engine-line")).to_contain_text("Engine: classic", timeout=SERVER_WAIT_MS)
+    assert_first_screen(page)
+    gallery_top = _page_top(page, "#target-gallery")
     page.get_by_text("Options", exact=True).click()
     expect(page.locator("#target-gender input").first).to_be_disabled()
     expect(page.locator("#target-gender")).to_contain_text("needs the neural models")
@@ -120,8 +147,7 @@ def test_a_person_picks_the_third_person_and_gets_a_playable_swapped_video(
     page.get_by_text("Options", exact=True).click()
     _screenshot(page, tmp_path, "main-page-empty.png")
     open_app(page, live, media, "clip")
-    gallery_top = _page_top(page, "#target-gallery")
-    expect(page.locator("#frame-slider")).to_be_visible()  # there from the start: nothing shifts later
+    assert_frame_range(page, CLIP.frames)  # as soon as the video is in, before Find faces
     page.get_by_role("button", name="Find faces", exact=True).click()
     thumbnails = page.locator("#target-gallery button.thumbnail-item")
     expect(thumbnails).to_have_count(3, timeout=SERVER_WAIT_MS)
@@ -152,6 +178,28 @@ def test_a_person_picks_the_third_person_and_gets_a_playable_swapped_video(
     result = tmp_path / "result.mp4"
     result.write_bytes(httpx.get(video["src"], timeout=30).raise_for_status().content)
     _assert_only_slot_changed(media["clip"], result, slot=2)
+
+
+def test_an_example_says_what_it_shows_and_fills_video_photo_and_picks(page: Page, live: LiveApp) -> None:
+    page.goto(live.url)
+    examples = page.locator("#examples")
+    expect(examples.get_by_role("button")).to_have_text(["Two people: give the left one Grace Hopper's face",
+                                                          "Two people: give the right one Eileen Collins's face"])
+    expect(examples).not_to_contain_text(".mp4")  # no file names repeated row after row
+    assert_first_screen(page)
+    gallery_top = _page_top(page, "#target-gallery")
+
+    examples.get_by_text("give the right one Eileen Collins's face").click()
+    expect(page.locator("#video-input")).to_contain_text("two_people", timeout=SERVER_WAIT_MS)
+    expect(page.locator("#face-input img")).to_be_visible()
+    assert_frame_range(page, 24)  # the example clip: 2 s at 12 fps
+    page.get_by_role("button", name="Find faces", exact=True).click()
+    settle(page)
+    expect(page.locator("#target-gallery button.thumbnail-item")).to_have_count(2)
+    expect(page.locator("#target-gallery")).to_contain_text("Person 2 ✓")  # the example's pick: the right one
+    expect(page.locator("#target-picked")).to_have_text("Replacing Person 2.")
+    assert _page_top(page, "#target-gallery") == pytest.approx(gallery_top, abs=2)  # the layout did not jump
+    expect(page.get_by_role("button", name="Swap", exact=True)).to_be_in_viewport(ratio=1)
 
 
 def test_a_face_picked_on_a_later_frame_is_swapped_on_every_frame(

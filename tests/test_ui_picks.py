@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
-from media_factory import t1_patches
+from media_factory import ClipSpec, row_layout, t1_patches, write_clip
 
+from faceswap.config import Settings
 from faceswap.errors import FaceSwapError
 from faceswap.report import coverage_warning
-from faceswap.ui import picks
+from faceswap.ui import frame_range, picks
 from faceswap.ui.handlers import build_options, notices_markdown
 from faceswap.ui.uploads import upload_dir, uploaded_file
 
@@ -91,3 +93,25 @@ def test_only_files_in_the_upload_dir_pass(tmp_path: Path) -> None:
         assert refused.value.code == "invalid_request"
         messages.add(refused.value.message)
     assert len(messages) == 1 and "/" not in next(iter(messages)).split(":", 1)[1].replace("handle_file()", "")
+
+
+def test_the_frame_slider_waits_with_a_hint_then_spans_the_loaded_video(tmp_path: Path) -> None:
+    settings = Settings.from_env({"FACESWAP_DATA_DIR": str(tmp_path / "data")})
+    uploads = upload_dir() / "frame-range"
+    uploads.mkdir(parents=True, exist_ok=True)
+    spec = ClipSpec(frames=17, audio=False)
+    clip = write_clip(uploads / "clip.mp4", t1_patches(160)[:2], row_layout(2, 160, spec.width, spec.height), spec)
+    photo = uploads / "face.png"
+    cv2.imwrite(str(photo), t1_patches(160)[0])
+    (uploads / "notes.mp4").write_bytes(b"not a video")
+
+    empty = frame_range.for_video(None, settings)
+    assert (empty["interactive"], empty["info"], empty["elem_classes"]) == (False, frame_range.NO_VIDEO_HINT,
+                                                                           [frame_range.WAITING_CLASS])
+    loaded = frame_range.for_video(str(clip), settings)
+    assert (loaded["minimum"], loaded["maximum"], loaded["value"], loaded["interactive"]) == (0, 16, 0, True)
+    assert loaded["elem_classes"] == [] and loaded["info"] == frame_range.FRAME_HELP
+    assert frame_range.for_video(str(photo), settings)["info"] == frame_range.PHOTO_HINT
+    assert frame_range.for_video(str(uploads / "notes.mp4"), settings)["info"] == frame_range.UNREADABLE_HINT
+    assert frame_range.for_video(str(tmp_path / "outside.mp4"), settings)["interactive"] is False  # not an upload
+    assert frame_range.spanning(17, value=40)["value"] == 16

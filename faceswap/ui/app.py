@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 from gradio.utils import get_function_description
 
+from faceswap.ui import frame_range
 from faceswap.ui.advanced import AdvancedPanel, option_descriptions
 from faceswap.ui.handlers import UiHandlers
 from faceswap.ui.layout import Page, build_page
@@ -48,12 +49,15 @@ SWAP_WATCHERS = 64
 CACHE_SWEEP_S = 600
 """How often Gradio deletes its cached uploads and results older than the retention period."""
 
+PAGE_CSS = frame_range.CSS
+"""The page's own CSS; pass it to `gr.mount_gradio_app(..., css=PAGE_CSS)` (Gradio 6 takes CSS only there)."""
+
 SINGLE_FRAME = {"concurrency_id": "single_frame", "concurrency_limit": SINGLE_FRAME_CONCURRENCY}
 PAGE_ONLY = {"api_visibility": "private", "concurrency_limit": None, "show_progress": "hidden"}
 
 
 def build_ui(service: JobService, runtime: Runtime, settings: Settings) -> gr.Blocks:
-    """The web app; mount it with `gr.mount_gradio_app(app, build_ui(...), path="/")`."""
+    """The web app; mount it with `gr.mount_gradio_app(app, build_ui(...), path="/", css=PAGE_CSS)`."""
     handlers = UiHandlers(service, runtime, settings)
     offer = ModelsOffer(runtime)
     panel = AdvancedPanel(runtime)
@@ -128,7 +132,7 @@ def _wire_advanced(blocks: gr.Blocks, page: Page, panel: AdvancedPanel) -> None:
 def _wire_faces(page: Page, handlers: UiHandlers) -> None:
     video_found = [page.target_gallery, page.target_listing, page.target_thumbs]
     source_found = [page.source_gallery, page.source_listing, page.source_thumbs]
-    listed = [page.target_gallery, page.frame, page.notices, page.reference_frame]
+    listed = [page.target_gallery, page.frame, page.notices, page.reference_frame, page.target_summary]
     (page.find_button.click(handlers.detect_faces, [page.video, page.frame, page.order, page.engine], video_found,
                             api_name="detect_faces", **SINGLE_FRAME)
      .success(handlers.show_video_listing, [page.target_listing, page.target_faces, page.target_thumbs], listed,
@@ -141,7 +145,7 @@ def _wire_faces(page: Page, handlers: UiHandlers) -> None:
                         api_visibility="private", **SINGLE_FRAME)
      .success(handlers.show_video_listing, [page.target_listing, page.target_faces, page.target_thumbs], listed,
               **PAGE_ONLY))
-    page.video.change(handlers.forget_video_faces, None, [*video_found, page.frame, page.reference_frame],
+    page.video.change(handlers.forget_video_faces, [page.video], [*video_found, page.frame, page.reference_frame],
                       **PAGE_ONLY)
     page.face.change(handlers.forget_photo_faces, None, source_found, **PAGE_ONLY)
     page.target_gallery.select(handlers.toggle_pick, [page.target_faces, page.target_thumbs],
@@ -157,7 +161,8 @@ def _wire_faces(page: Page, handlers: UiHandlers) -> None:
 def _wire_swap(page: Page, handlers: UiHandlers) -> None:
     (page.preview_button.click(handlers.preview, page.preview_inputs(),
                                [page.preview_image, page.preview_info], api_name="preview", **SINGLE_FRAME)
-     .success(handlers.show_preview_info, [page.preview_info], [page.notices], **PAGE_ONLY))
+     .success(handlers.show_preview_info, [page.preview_info], [page.notices], **PAGE_ONLY)
+     .success(_shown, None, [page.preview_image], **PAGE_ONLY))
     # Swap is disabled first, so a second click cannot start a second job; it comes back however the swap ends.
     swapping = (page.swap_button.click(handlers.lock_actions, None, [page.swap_button], **PAGE_ONLY)
                 .then(handlers.swap, page.swap_inputs(), [page.download, page.report], api_name="swap",
@@ -168,3 +173,8 @@ def _wire_swap(page: Page, handlers: UiHandlers) -> None:
     swapping.then(handlers.unlock_actions, None, [page.swap_button], **PAGE_ONLY)
     # Cancel goes to the job core: the swap then ends as "Cancelled", not as an error.
     page.cancel_button.click(handlers.cancel_swap, [page.report], [page.job_status], **PAGE_ONLY)
+
+
+def _shown() -> dict[str, Any]:
+    """Shows a component kept hidden while empty (the Preview box, once there is a preview)."""
+    return gr.update(visible=True)

@@ -22,7 +22,7 @@ from faceswap import inspect
 from faceswap.errors import FaceSwapError, as_faceswap_error
 from faceswap.options import QUALITY_FIELDS, SwapOptions
 from faceswap.report import coverage_warning
-from faceswap.ui import picks
+from faceswap.ui import frame_range, picks
 from faceswap.ui.status import (
     job_line,
     job_state,
@@ -147,24 +147,26 @@ class UiHandlers:
 
     @staticmethod
     def show_video_listing(listing: dict[str, Any], picked: str,
-                           thumbs: list[picks.Thumb]) -> tuple[GalleryItems, dict[str, Any], str, int | None]:
-        """After a detection: picks marked, the frame slider spanning the video, the engine's notices, and the
-        listed frame as the one picks count on."""
+                           thumbs: list[picks.Thumb]) -> tuple[GalleryItems, dict[str, Any], str, int | None, str]:
+        """After a detection: picks marked, the frame slider spanning the video, the engine's notices, the listed
+        frame as the one picks count on, and the picks named (an example may have filled them in)."""
         count = int(listing.get("frame_count") or 1)
-        slider = gr.update(maximum=max(count - 1, 1), value=listing.get("frame", 0), interactive=count > 1)
+        slider = frame_range.spanning(count, int(listing.get("frame") or 0))
         faces = len(listing.get("faces") or [])
         people = "1 person" if faces == 1 else f"{faces} people"
         summary = (f"Found {people} on frame {listing.get('frame', 0)} of {count} "
                    f"({listing.get('engine', '?')} engine)." if listing else "")
         notices = notices_markdown(listing.get("notices"))
         reference = int(listing["frame"]) if listing.get("frame") is not None else None
-        return picks.gallery_items(thumbs, picks.parse_picks(picked)), slider, "\n\n".join(
-            text for text in (summary, notices) if text), reference
+        chosen = picks.parse_picks(picked)
+        return picks.gallery_items(thumbs, chosen), slider, "\n\n".join(
+            text for text in (summary, notices) if text), reference, picks.picked_summary(chosen)
 
-    @staticmethod
-    def forget_video_faces() -> tuple[GalleryItems, dict[str, Any], list[picks.Thumb], Any, None]:
-        """A new video: its old faces, frame range and reference frame no longer apply."""
-        return [], {}, [], gr.update(value=0), None
+    def forget_video_faces(self, video: str | None) -> tuple[GalleryItems, dict[str, Any], list[picks.Thumb],
+                                                             dict[str, Any], None]:
+        """A new video: its old faces and reference frame no longer apply; the Frame slider spans the new one's
+        frames (or waits, with a hint, when there is none)."""
+        return [], {}, [], frame_range.for_video(video, self.settings), None
 
     @staticmethod
     def forget_photo_faces() -> tuple[GalleryItems, dict[str, Any], list[picks.Thumb]]:

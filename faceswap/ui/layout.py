@@ -13,6 +13,7 @@ from typing import Any
 import gradio as gr
 
 from faceswap.options import ENGINES, GENDERS, ORDERS, OUTPUT_FORMATS, RESTORES, SELECTIONS, SwapOptions
+from faceswap.ui import frame_range
 from faceswap.ui.advanced import Advanced, build_advanced
 from faceswap.ui.status import Capabilities, option_reasons
 from faceswap.ui.status import engine_line as engine_line_text
@@ -34,10 +35,13 @@ detect_faces endpoint, which shares the box, also lists the faces of a photo."""
 PICK_HELP = ("Click a person to replace them, click again to undo. With several people picked, the pick order "
              "pairs them with the photo's people (1st with 1st, ...).")
 
-FRAME_HELP = "The frame whose people are shown (and which Preview renders); the swap follows them through the video."
-
 PICKS_AS_NUMBERS = ("The same picks as numbers, for scripts: 0 = Person 1, 1 = Person 2, ... (empty: 0). "
                     "Clicking people fills this in.")
+
+UPLOAD_HEIGHT = 170
+GALLERY_HEIGHT = 140
+"""Pixel heights that keep Find faces and Swap on the first screen of a 1366×900 window."""
+
 
 def _default(name: str) -> object:
     return SwapOptions.model_fields[name].default
@@ -126,16 +130,20 @@ def build_page(max_frames: int, caps: Capabilities) -> Page:
             not_now_button = gr.Button("Not now", elem_id="models-not-now")
     with gr.Row(equal_height=True):
         video = gr.File(label="Video (MP4, MOV, WebM, MKV, AVI or GIF)", file_types=VIDEO_TYPES,
-                        file_count="single", type="filepath", elem_id="video-input")
+                        file_count="single", type="filepath", height=UPLOAD_HEIGHT, elem_id="video-input")
         face = gr.Image(label="Face to put in", type="filepath", sources=["upload", "clipboard"],
-                        elem_id="face-input")
-    _examples(video, face)
+                        height=UPLOAD_HEIGHT, elem_id="face-input")
+    # Placed in Options (below); made here so that an example can fill in its picks.
+    target_faces = gr.Textbox(value="", label="People to replace, as numbers", info=PICKS_AS_NUMBERS,
+                              placeholder="0", elem_id="target-faces", render=False)
+    _examples(video, face, target_faces)
     with gr.Row(equal_height=True):
         find_button = gr.Button("Find faces", variant="secondary", scale=1, elem_id="find-faces")
-        # Always shown (no layout shift); its range narrows to the video's frames once faces are found. The API
-        # accepts any frame up to the server's limit (the core clamps it to the video).
-        frame = gr.Slider(0, max(max_frames - 1, 1), value=0, step=1, precision=0, label="Frame", info=FRAME_HELP,
-                          scale=3, elem_id="frame-slider")
+        # Always in place (no layout shift), waiting with a hint until a video is loaded, then spanning its frames
+        # (frame_range.py). The API accepts any frame up to the server's limit (the core clamps it to the video).
+        frame = gr.Slider(0, max(max_frames - 1, 1), value=0, step=1, precision=0, label="Frame",
+                          info=frame_range.NO_VIDEO_HINT, interactive=False, scale=3, elem_id="frame-slider",
+                          elem_classes=[frame_range.WAITING_CLASS])
     # Set to the listed frame by each face search (the slider may move without one); hidden, but a parameter of
     # the swap and preview endpoints.
     reference_frame = gr.Number(value=None, precision=0, minimum=0, label="Frame the picks count on",
@@ -143,13 +151,13 @@ def build_page(max_frames: int, caps: Capabilities) -> Page:
     with gr.Row():
         with gr.Column(scale=3):
             gr.Markdown(f"**People in the video.** {PICK_HELP}")
-            target_gallery = gr.Gallery(show_label=False, columns=6, fit_columns=False, height=190,
+            target_gallery = gr.Gallery(show_label=False, columns=6, fit_columns=False, height=GALLERY_HEIGHT,
                                         allow_preview=False, object_fit="contain", interactive=False,
                                         elem_id="target-gallery")
             target_summary = gr.Markdown(elem_id="target-picked")
         with gr.Column(scale=2):
             gr.Markdown("**People in the photo.** Pick one only when the photo shows several.")
-            source_gallery = gr.Gallery(show_label=False, columns=4, fit_columns=False, height=190,
+            source_gallery = gr.Gallery(show_label=False, columns=4, fit_columns=False, height=GALLERY_HEIGHT,
                                         allow_preview=False, object_fit="contain", interactive=False,
                                         elem_id="source-gallery")
             source_summary = gr.Markdown(elem_id="source-picked")
@@ -162,9 +170,9 @@ def build_page(max_frames: int, caps: Capabilities) -> Page:
                                 elem_id="job-status")
     notices = gr.Markdown(elem_id="notices")
     with gr.Row():
-        with gr.Column():
-            preview_image = gr.Image(label="Preview", type="numpy", format="png", interactive=False,
-                                     elem_id="preview-image")
+        # Hidden until there is a preview: an empty box would only push the result down.
+        preview_image = gr.Image(label="Preview", type="numpy", format="png", interactive=False, visible=False,
+                                 elem_id="preview-image")
         with gr.Column():
             result_video = gr.Video(label="Result", interactive=False, elem_id="result-video")
             result_gif = gr.Image(label="Result (GIF)", type="filepath", interactive=False, visible=False,
@@ -203,8 +211,7 @@ def build_page(max_frames: int, caps: Capabilities) -> Page:
             output_format = gr.Radio(list(OUTPUT_FORMATS), value=_default("output_format"), label="Output format",
                                      info="same: GIF stays GIF, anything else becomes MP4")
         with gr.Row():
-            target_faces = gr.Textbox(value="", label="People to replace, as numbers", info=PICKS_AS_NUMBERS,
-                                      placeholder="0", elem_id="target-faces")
+            target_faces.render()
             source_faces = gr.Textbox(value="", label="People from the photo, as numbers", placeholder="0",
                                       info="0 = Person 1 of the photo (empty: 0).", elem_id="source-faces")
     advanced = build_advanced(caps)
@@ -253,11 +260,18 @@ def option_updates(caps: Capabilities) -> tuple[Any, ...]:
                       interactive=any(caps.restorers.values())))
 
 
-def _examples(video: gr.File, face: gr.Image) -> None:
+EXAMPLES = (("grace_hopper.jpg", "0", "Two people: give the left one Grace Hopper's face"),
+            ("astronaut.jpg", "1", "Two people: give the right one Eileen Collins's face"))
+"""(photo, people to replace as the page numbers them, what the example shows) for the example clip, in which
+Eileen Collins stands on the left (0) and Grace Hopper on the right (1)."""
+
+
+def _examples(video: gr.File, face: gr.Image, target_faces: gr.Textbox) -> None:
+    """Compact buttons, each saying what it shows; a click fills the video, the photo and the picks."""
     clip = EXAMPLES_DIR / "two_people.mp4"
-    photos = [EXAMPLES_DIR / "astronaut.jpg", EXAMPLES_DIR / "grace_hopper.jpg"]
-    if not clip.is_file() or not all(photo.is_file() for photo in photos):
+    if not clip.is_file() or not all((EXAMPLES_DIR / photo).is_file() for photo, _, _ in EXAMPLES):
         log.info("no example inputs at %s; the page shows none", EXAMPLES_DIR)
         return
-    gr.Examples([[str(clip), str(photo)] for photo in photos], inputs=[video, face],
-                label="Examples (public-domain photos: astronaut Eileen Collins, Grace Hopper)")
+    gr.Examples([[str(clip), str(EXAMPLES_DIR / photo), picks] for photo, picks, _ in EXAMPLES],
+                inputs=[video, face, target_faces], example_labels=[label for _, _, label in EXAMPLES],
+                label="Try an example (public-domain photos)", elem_id="examples")
