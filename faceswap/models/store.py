@@ -151,8 +151,8 @@ def fallback_notice(error: FaceSwapError) -> str:
     """The one line a person sees when `auto` ran the classic engine because the neural models are not usable
     (under 200 characters, no paths); `models list` has the details."""
     if error.message.startswith("missing model file"):
-        return ("The classic engine ran (offline fallback). For the better neural engine, download its models: "
-                "`python -m faceswap models download neural`.")
+        return ("The classic engine ran (offline fallback). The neural engine looks natural once its models are on "
+                "the server: `python -m faceswap models download neural`.")
     named = re.search(r"[\w.-]+\.(?:onnx|pth)\b", error.message)
     what = named.group(0) if named else "the neural models"
     return f"The classic engine ran: {what} could not be used. `python -m faceswap models verify` shows why."
