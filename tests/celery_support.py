@@ -44,7 +44,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
                 "FACESWAP_VISIBILITY_TIMEOUT_S": repr(settings.visibility_timeout_s),
                 "FACESWAP_URL_ALLOWLIST": ",".join(settings.url_allowlist),
                 "FACESWAP_SEGMENT_AFTER_S": repr(settings.segment_after_s),
-                "FACESWAP_SEGMENT_S": repr(settings.segment_s),
+                "FACESWAP_SEGMENT_S": repr(settings.segment_s), "FACESWAP_BLOBS": settings.blobs,
                 "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent),
                                                env.get("PYTHONPATH", "")]).rstrip(os.pathsep)})
     return env
