@@ -44,12 +44,16 @@ def make_media(folder: Path) -> dict[str, Path]:
 @contextlib.contextmanager
 def server_factory(tmp_path: Path, redis_url: str | None = None) -> Iterator[Callable[..., Server]]:
     """`start(runner=None, **settings changes)` serves a fresh app (keys required, fake runner) until the end.
-    With `redis_url`, the app runs the celery backend on that Redis and a Celery worker thread runs the jobs."""
+
+    With `redis_url`, the app runs the celery backend on that Redis and a Celery worker thread runs its jobs; there
+    starting an app stops the test's previous one (app and worker). Two Celery worker threads in one process share
+    kombu's event loop (a process-wide hub): one then blocks reading the other's broadcast socket and never stops.
+    The REST tests start apps one after the other and use only the latest."""
     stack = contextlib.ExitStack()
     count = 0
 
     def start(runner: FakeRunner | None = None, **changes: object) -> Server:
-        nonlocal count
+        nonlocal count, stack
         count += 1
         settings = Settings(data_dir=tmp_path / f"data{count}", models_dir=tmp_path / "models",
                             api_keys=frozenset({KEY, OTHER_KEY}), rate_limit_per_minute=1000,
@@ -59,15 +63,21 @@ def server_factory(tmp_path: Path, redis_url: str | None = None) -> Iterator[Cal
         if redis_url is not None:
             from celery_support import celery_settings, flush, worker_thread
 
-            flush(redis_url)
-            settings = runner.settings = celery_settings(settings, redis_url)
+            stack.close()
+            stack = contextlib.ExitStack()
+            # Each app on a database of its own: no message the previous app left queued reaches this one's worker.
+            own_url = f"{redis_url.rsplit('/', 1)[0]}/{count % 16}"
+            flush(own_url)
+            settings = runner.settings = celery_settings(settings, own_url)
             stack.enter_context(worker_thread(settings, FakeRuntime(settings), runner))
         app = create_app(settings, with_ui=False, runtime=FakeRuntime(settings), runner=runner)
         base = stack.enter_context(live_server(app))
         return Server(base, app.state.service, runner, settings)
 
-    with stack:
+    try:
         yield start
+    finally:
+        stack.close()
 
 
 def data_uri(path: Path, mime: str) -> str:

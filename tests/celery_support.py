@@ -9,17 +9,20 @@ the HTTP contract and want to run in both modes cheaply.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
+import pytest
 import redis
 
 from faceswap.config import Settings
@@ -41,7 +44,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
                 "FACESWAP_VISIBILITY_TIMEOUT_S": repr(settings.visibility_timeout_s),
                 "FACESWAP_URL_ALLOWLIST": ",".join(settings.url_allowlist),
                 "FACESWAP_SEGMENT_AFTER_S": repr(settings.segment_after_s),
-                "FACESWAP_SEGMENT_S": repr(settings.segment_s),
+                "FACESWAP_SEGMENT_S": repr(settings.segment_s), "FACESWAP_BLOBS": settings.blobs,
                 "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent),
                                                env.get("PYTHONPATH", "")]).rstrip(os.pathsep)})
     return env
@@ -128,3 +131,26 @@ def flush(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
     client.close()
+
+
+def suite_of(module: ModuleType, skip: dict[str, str] | None = None) -> dict[str, Callable[..., Any]]:
+    """Every `test_*` function of `module`, to be collected again by a celery-mode module (which overrides the
+    fixture that starts the app): new tests of the embedded suite run in both modes without being listed. `skip`
+    names tests that cannot run on the celery backend, with the reason; those are wrapped (a mark on the original
+    function would skip it in its own module too)."""
+    skip = skip or {}
+    unknown = set(skip) - set(vars(module))
+    if unknown:
+        raise ValueError(f"no such tests in {module.__name__}: {sorted(unknown)}")
+    found: dict[str, Callable[..., Any]] = {}
+    for name, value in vars(module).items():
+        if not (name.startswith("test_") and callable(value)):
+            continue
+        if name in skip:
+            value = pytest.mark.skip(reason=skip[name])(functools.wraps(value)(_skipped))
+        found[name] = value
+    return found
+
+
+def _skipped(*args: Any, **kwargs: Any) -> None:
+    raise AssertionError("a skipped test ran")

@@ -1,6 +1,7 @@
-"""A subset of the REST tests (tests/test_api.py) again with the celery backend: the app queues into Redis, a
-Celery worker (a thread here, with the same fake runner) runs the jobs, and every answer must be the same.
-tests/test_celery.py runs real swaps on worker processes."""
+"""The whole REST suite (tests/test_api.py) again with the celery backend: the app queues into Redis, a Celery
+worker (a thread here, with the test's fake runner) runs the jobs, and every answer must be the same. Each app that
+a test starts gets its own worker thread (the tests give each app its own runner and data dir), all on this module's
+redis-server. tests/test_celery.py runs real swaps on worker processes."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import test_api
 from api_helpers import make_media, server_factory
+from celery_support import suite_of
 from redis_support import redis_url  # noqa: F401  (a fixture)
-from test_api import (  # noqa: F401  (collected again here, with this module's `start`)
-    test_openoctopus_create_poll_and_download,
-    test_openoctopus_failed_and_cancelled_tasks,
-    test_segmind_async_flow_and_failures,
-    test_wavespeed_upload_submit_and_result,
-)
+
+pytestmark = pytest.mark.slow  # a second copy of the REST suite: the full run only
+
+globals().update(suite_of(test_api))
 
 
 @pytest.fixture(scope="module")

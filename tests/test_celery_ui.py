@@ -1,24 +1,21 @@
-"""A subset of the gradio_client tests (tests/test_ui_app.py) again with the celery backend: the app queues into
+"""The gradio_client tests (tests/test_ui_app.py), all of them, again with the celery backend: the app queues into
 Redis and a Celery worker (a thread here, running the real pipeline with the classic engine) takes the jobs;
-progress, results and cancels must reach the client as in the embedded mode."""
+progress, results, cancels and errors must reach the client as in the embedded mode. One redis-server, app and
+worker for the module."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from celery_support import flush, worker_thread
+import test_ui_app
+from celery_support import flush, suite_of, worker_thread
 from redis_support import redis_url  # noqa: F401  (a fixture)
-from test_ui_app import (  # noqa: F401  (collected again here, with this module's `live`)
-    LiveApp,
-    client,
-    media,
-    serve_app,
-    test_swap_cancelled_while_queued_and_while_running_leaves_nothing_behind,
-    test_swap_job_reports_progress_and_returns_the_video_with_the_chosen_face_changed,
-)
+from test_ui_app import LiveApp, client, media, serve_app  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.slow  # real swaps through a live app and gradio_client, as in test_ui_app
+
+globals().update(suite_of(test_ui_app))
 
 
 @pytest.fixture(scope="module")
