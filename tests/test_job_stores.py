@@ -124,11 +124,13 @@ def test_stale_leases_and_retention_count_from_the_store_clock(make_store) -> No
     assert store.recover(stale_after_s=60).requeued == [running]
     assert store.heartbeat(lease) == "lost"
     assert store.sweep_expired(retention_s=100) == [], "finished 91 s ago, kept for 100"
+    assert store.live_outputs() == {"out"}, "a held job's output is not for the blob sweep"
     clock.now += 10
     swept = store.sweep_expired(retention_s=100)
     assert [record.id for record in swept] == [finished] and swept[0].output_file_id == "out"
     assert store.get(finished) is None and store.get(fresh).status == "queued"
     assert sorted(options["video"] for options in store.live_options()) == ["fresh", "running"]
+    assert store.live_outputs() == set()
 
 
 def test_store_is_safe_across_threads(make_store) -> None:

@@ -322,6 +322,25 @@ def test_a_job_queued_past_retention_still_runs_and_succeeds(tmp_path: Path, inp
         hashlib.sha256(clip.read_bytes()).digest()
 
 
+def test_an_old_file_that_is_a_held_jobs_output_is_not_swept_by_age(tmp_path: Path) -> None:
+    """A long split job's first segments finish long before the stitch: their files are older than retention while
+    their jobs are still held, and must stay until the job expires."""
+    settings = make_settings(tmp_path, retention_s=0.5)
+    service = JobService(FakeRuntime(settings), settings, runner=FakeRunner(), executor=ParkingExecutor())
+    try:
+        early = service.store_file(b"segment 1 of a long video", filename="segment-0.mp4")
+        loose = service.store_file(b"nobody's file", filename="loose.bin")
+        time.sleep(0.7)
+        job = service.store.submit({"video": "v"}, dialect="internal", owner=None, meta={})
+        service.store.complete(service.store.claim(job), output_file_id=early, engine="classic", report=None)
+        assert service.sweep() == (0, 1), "the loose file went by age; the held job's output stayed"
+        assert service.blobs.path(early).read_bytes() == b"segment 1 of a long video"
+        with pytest.raises(FaceSwapError):
+            service.blobs.info(loose)
+    finally:
+        service.close()
+
+
 def test_an_input_gone_from_the_store_fails_without_blaming_the_caller_or_showing_a_path(
         tmp_path: Path, inputs: tuple[Path, Path]) -> None:
     clip, face = inputs

@@ -172,6 +172,11 @@ class JobStore(Protocol):
         """The options of every job still held (queued, running, or finished and not yet swept)."""
         ...
 
+    def live_outputs(self) -> set[str]:
+        """The output files of every job still held: they go with their job (`sweep_expired`), never by age, so a
+        long split job's first segments keep their files until the stitch."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -362,6 +362,14 @@ class RedisJobStore:
                 pipe.hget(self._key(f"job:{job_id}"), "options")
             return [json.loads(text) for text in pipe.execute() if text is not None]
 
+    def live_outputs(self) -> set[str]:
+        ids = [job_id for name in ("queued", "processing", "finished")
+               for job_id in self._redis.zrange(self._key(name), 0, -1)]
+        with self._redis.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hget(self._key(f"job:{job_id}"), "output_file_id")
+            return {text for text in pipe.execute() if text}
+
 
 def _record(row: dict[str, str], position: int | None) -> JobRecord:
     def loads(name: str) -> Any:

@@ -244,7 +244,7 @@ class JobService:
         """Delete jobs and files past retention now; returns (jobs, files) removed.
 
         Jobs expire `retention_s` after they finished, with their output; other files expire by age, except the
-        inputs of jobs still held, which stay until their job expires.
+        inputs and outputs of jobs still held (a split job's finished segments), which stay until their job expires.
         """
         expired = self.store.sweep_expired(self.settings.retention_s)
         for record in expired:
@@ -253,7 +253,7 @@ class JobService:
         # A job queued after this read names files younger than retention (`input_ref` checks), so only a file
         # that crosses that age within the next milliseconds could be taken from it.
         in_use = {blob_id for options in self.store.live_options() for name in INPUT_FIELDS
-                  if (blob_id := blob_id_of(options.get(name))) is not None}
+                  if (blob_id := blob_id_of(options.get(name))) is not None} | self.store.live_outputs()
         files = self.blobs.sweep(self.settings.retention_s, keep=in_use)
         if expired or files:
             log.info("retention: deleted %d job(s) with their outputs and %d other file(s)", len(expired), files)

@@ -341,6 +341,11 @@ class SqliteJobStore:
         with self._lock:
             return [json.loads(row[0]) for row in self._db.execute("SELECT options FROM jobs").fetchall()]
 
+    def live_outputs(self) -> set[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT output_file_id FROM jobs WHERE output_file_id != ''").fetchall()
+        return {row[0] for row in rows}
+
 
 def _record(row: sqlite3.Row, position: int | None) -> JobRecord:
     def loads(text: str | None) -> Any:
