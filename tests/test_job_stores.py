@@ -7,44 +7,18 @@ positions count the queue, retention counts from a job's end — whichever store
 from __future__ import annotations
 
 import threading
-import time
-import uuid
 from pathlib import Path
 
 import pytest
 from redis_support import redis_url  # noqa: F401  (a fixture)
+from store_support import Clock, store_factory
 
-from faceswap.jobs.interfaces import JobStore, Recovery
-from faceswap.jobs.store import SqliteJobStore
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from faceswap.jobs.interfaces import Recovery
 
 
 @pytest.fixture(params=["sqlite", "redis"])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path):
-    """A factory of JobStores of one kind; every store it makes shares the same jobs (like processes would)."""
-    made: list[JobStore] = []
-    prefix = f"test-{uuid.uuid4().hex}:"
-
-    def make(clock=time.time) -> JobStore:
-        if request.param == "sqlite":
-            store = SqliteJobStore(tmp_path / "jobs.sqlite3", clock=clock)
-        else:
-            from faceswap.jobs.redis_store import RedisJobStore
-
-            store = RedisJobStore(request.getfixturevalue("redis_url"), prefix=prefix, clock=clock)
-        made.append(store)
-        return store
-
-    yield make
-    for store in made:
-        store.close()
+    yield from store_factory(request, tmp_path)
 
 
 def test_leases_record_a_result_once(make_store) -> None:

@@ -6,44 +6,18 @@ cascading to the segments, and a split job left alone by crash recovery and rete
 from __future__ import annotations
 
 import threading
-import uuid
 from pathlib import Path
 
 import pytest
 from redis_support import redis_url  # noqa: F401  (a fixture)
+from store_support import Clock, store_factory
 
-from faceswap.jobs.interfaces import JobStore, Lease, SegmentStore
-from faceswap.jobs.store import SqliteJobStore
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from faceswap.jobs.interfaces import Lease, SegmentStore
 
 
 @pytest.fixture(params=["sqlite", "redis"])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path):
-    """A factory of stores of one kind that share the same jobs (like processes would)."""
-    made: list[JobStore] = []
-    prefix = f"test-{uuid.uuid4().hex}:"
-
-    def make(clock=None) -> JobStore:
-        extra = {"clock": clock} if clock else {}
-        if request.param == "sqlite":
-            store = SqliteJobStore(tmp_path / "jobs.sqlite3", **extra)
-        else:
-            from faceswap.jobs.redis_store import RedisJobStore
-
-            store = RedisJobStore(request.getfixturevalue("redis_url"), prefix=prefix, **extra)
-        made.append(store)
-        return store
-
-    yield make
-    for store in made:
-        store.close()
+    yield from store_factory(request, tmp_path)
 
 
 def split_job(store, segments: int = 3, frames_total: int = 30) -> tuple[Lease, list[str]]:
