@@ -145,7 +145,17 @@ def file_server(directory: Path, *, host: str = "127.0.0.1", redirects: dict[str
     handler = type("Handler", (_QuietHandler,), {"redirects": dict(redirects or {}), "streams": dict(streams or {}),
                                                  "slow": slow, "seen_hosts": seen_hosts if seen_hosts is not None
                                                  else []})
-    server = http.server.ThreadingHTTPServer((host, 0), functools.partial(handler, directory=str(directory)))
+    with serve_handler(functools.partial(handler, directory=str(directory)), host=host) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def serve_handler(handler: Callable[..., http.server.BaseHTTPRequestHandler], *, host: str = "127.0.0.1",
+                  daemon_threads: bool = False) -> Iterator[str]:
+    """`handler` served on `host` at a free port from a background thread; yields the base URL.
+    `daemon_threads`: requests still being answered (a trickling body) do not hold up the shutdown."""
+    server = http.server.ThreadingHTTPServer((host, 0), handler)
+    server.daemon_threads = daemon_threads
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

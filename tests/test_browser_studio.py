@@ -14,13 +14,13 @@ import hashlib
 import http.server
 import re
 import sqlite3
-import threading
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import ExitStack, closing
 from pathlib import Path
 
 import cv2
 import pytest
+from api_support import serve_handler
 from media_factory import astronaut_face_photo, t1_patches, write_clip
 from playwright.sync_api import Browser, Page, expect
 from test_browser_ui import CHROMIUM, HUMAN_PAUSE_MS, SERVER_WAIT_MS, browser  # noqa: F401 (a fixture)
@@ -78,17 +78,14 @@ class TwinHub:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._serving = ExitStack()
+        self.url = self._serving.enter_context(serve_handler(Handler))
 
     def fetched(self) -> set[str]:
         return {path.rsplit("/", 1)[-1] for method, path in self.requests if method == "GET"}
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._serving.close()
 
 
 @pytest.fixture

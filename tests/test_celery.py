@@ -22,7 +22,7 @@ import cv2
 import pytest
 import requests
 from api_helpers import KEY, auth, data_uri
-from api_support import FakeRunner, FakeRuntime, live_server
+from api_support import FakeRunner, FakeRuntime, live_server, serve_handler
 from celery_support import READY, WorkerProc, celery_settings, flush, worker_processes
 from media_factory import ClipSpec, hanks_photo, probe, row_layout, t1_patches, write_clip, write_timed_clip
 from redis_support import redis_url  # noqa: F401  (a fixture)
@@ -346,15 +346,8 @@ def trickling_server(total: int, bytes_per_s: int) -> Iterator[str]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/slow.mp4"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_handler(Handler, daemon_threads=True) as base:
+        yield f"{base}/slow.mp4"
 
 
 @pytest.mark.slow

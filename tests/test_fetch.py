@@ -7,13 +7,12 @@ import contextlib
 import http.server
 import ipaddress
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_support import file_server
+from api_support import file_server, serve_handler
 
 from faceswap.config import Settings
 from faceswap.errors import FaceSwapError
@@ -196,15 +195,8 @@ class _Trickle(http.server.BaseHTTPRequestHandler):
 
 @contextlib.contextmanager
 def trickle_server() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_handler(_Trickle, daemon_threads=True) as base:
+        yield base
 
 
 @pytest.mark.parametrize("path", ["/body", "/headers"])

@@ -175,9 +175,11 @@ class FakeHub:
     """A local stand-in for the Hub's `resolve` endpoint (HEAD + GET), serving fixed bytes for every path."""
 
     def __init__(self, payload: bytes) -> None:
+        import contextlib
         import hashlib
         import http.server
-        import threading
+
+        from api_support import serve_handler
 
         self.payload = payload
         self.requests: list[tuple[str, str]] = []
@@ -202,14 +204,11 @@ class FakeHub:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._serving = contextlib.ExitStack()
+        self.url = self._serving.enter_context(serve_handler(Handler))
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._serving.close()
 
 
 @pytest.mark.usefixtures("no_proxy_env")
