@@ -178,6 +178,30 @@ def _facefusion_restorer(name: str, size: int, template: Template, licence: str,
         adapter="faceswap.restore.restorer:OnnxRestorer", optional=True)
 
 
+FACEFUSION_MASKERS: tuple[tuple[str, ModelRole, str, str | None], ...] = (
+    # name, role, FaceFusion release, CRC32 (MODELS.md §17.4; no sha256 or size published)
+    ("xseg_1", "occluder", "3.1.0", "f207afe3"),
+    ("xseg_2", "occluder", "3.1.0", None),
+    ("xseg_3", "occluder", "3.2.0", None),
+    ("bisenet_resnet_18", "parser", "3.1.0", "6cafc877"),
+    ("bisenet_resnet_34", "parser", "3.0.0", None),
+)
+"""The occlusion and face-parsing models behind the occlusion and region masks; `_facefusion_masker` makes the
+specs (XSeg at 256 px, BiSeNet at 512 px, both on the swap crop, fed [0, 1])."""
+
+
+def _facefusion_masker(name: str, role: ModelRole, release: str, crc32: str | None) -> ModelSpec:
+    occluder = role == "occluder"
+    return ModelSpec(
+        name=name, filename=f"{name}.onnx", role=role, repo_id=f"facefusion/models-{release}",
+        repo_path=f"{name}.onnx", repo_type="model", size=None, sha256=None, crc32=crc32,
+        licence=XSEG_LICENCE if occluder else BISENET_LICENCE, input_size=256 if occluder else 512,
+        template="swap_crop", mean=0.0, std=255.0,
+        description="XSeg occlusion mask (hands, hair, objects in front of the face)" if occluder
+        else "BiSeNet face parsing into 19 classes (region masks; ImageNet-normalised)",
+        adapter=f"faceswap.engines.neural.maskers:{'XsegOccluder' if occluder else 'BisenetParser'}", optional=True)
+
+
 SPECS: tuple[ModelSpec, ...] = (
     ModelSpec(
         name="det_10g", filename="det_10g.onnx", role="detector",
@@ -217,36 +241,7 @@ SPECS: tuple[ModelSpec, ...] = (
         precision="fp16"),
     *(_facefusion_swapper(*row) for row in FACEFUSION_SWAPPERS),
     *(_crossface(*row) for row in CROSSFACE_CONVERTERS),
-    ModelSpec(
-        name="xseg_1", filename="xseg_1.onnx", role="occluder",
-        repo_id="facefusion/models-3.1.0", repo_path="xseg_1.onnx", repo_type="model",
-        size=None, sha256=None, crc32="f207afe3", licence=XSEG_LICENCE, input_size=256, template="swap_crop", mean=0.0,
-        std=255.0, description="XSeg occlusion mask (hands, hair, objects in front of the face)",
-        adapter="faceswap.engines.neural.maskers:XsegOccluder", optional=True),
-    ModelSpec(
-        name="xseg_2", filename="xseg_2.onnx", role="occluder",
-        repo_id="facefusion/models-3.1.0", repo_path="xseg_2.onnx", repo_type="model",
-        size=None, sha256=None, crc32=None, licence=XSEG_LICENCE, input_size=256, template="swap_crop", mean=0.0,
-        std=255.0, description="XSeg occlusion mask (hands, hair, objects in front of the face)",
-        adapter="faceswap.engines.neural.maskers:XsegOccluder", optional=True),
-    ModelSpec(
-        name="xseg_3", filename="xseg_3.onnx", role="occluder",
-        repo_id="facefusion/models-3.2.0", repo_path="xseg_3.onnx", repo_type="model",
-        size=None, sha256=None, crc32=None, licence=XSEG_LICENCE, input_size=256, template="swap_crop", mean=0.0,
-        std=255.0, description="XSeg occlusion mask (hands, hair, objects in front of the face)",
-        adapter="faceswap.engines.neural.maskers:XsegOccluder", optional=True),
-    ModelSpec(
-        name="bisenet_resnet_18", filename="bisenet_resnet_18.onnx", role="parser",
-        repo_id="facefusion/models-3.1.0", repo_path="bisenet_resnet_18.onnx", repo_type="model",
-        size=None, sha256=None, crc32="6cafc877", licence=BISENET_LICENCE, input_size=512, template="swap_crop",
-        mean=0.0, std=255.0, description="BiSeNet face parsing into 19 classes (region masks; ImageNet-normalised)",
-        adapter="faceswap.engines.neural.maskers:BisenetParser", optional=True),
-    ModelSpec(
-        name="bisenet_resnet_34", filename="bisenet_resnet_34.onnx", role="parser",
-        repo_id="facefusion/models-3.0.0", repo_path="bisenet_resnet_34.onnx", repo_type="model",
-        size=None, sha256=None, crc32=None, licence=BISENET_LICENCE, input_size=512, template="swap_crop",
-        mean=0.0, std=255.0, description="BiSeNet face parsing into 19 classes (region masks; ImageNet-normalised)",
-        adapter="faceswap.engines.neural.maskers:BisenetParser", optional=True),
+    *(_facefusion_masker(*row) for row in FACEFUSION_MASKERS),
     ModelSpec(
         name="gfpgan_1.4", filename="GFPGANv1.4.onnx", role="restorer",
         repo_id="Gourieff/ReActor", repo_path="models/facerestore_models/GFPGANv1.4.onnx", repo_type="dataset",
