@@ -12,7 +12,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -137,6 +138,26 @@ class ParkingExecutor:
         pass
 
 
+
+@contextmanager
+def parked_service(tmp_path: Path, **changes: object) -> Iterator[tuple[JobService, ParkingExecutor]]:
+    """A started JobService whose executor only keeps the tasks it is sent (a separate worker runs them, or none)."""
+    settings = make_settings(tmp_path, **changes)
+    executor = ParkingExecutor()
+    service = JobService(FakeRuntime(settings), settings, runner=FakeRunner(), executor=executor)
+    service.start()
+    try:
+        yield service, executor
+    finally:
+        service.close()
+
+
+def worker_context(settings: Settings, runner: Any) -> TaskContext:
+    """A worker's own store connection, blob store and runner, as another process would build them."""
+    return TaskContext(store=SqliteJobStore(settings.data_dir / "jobs.sqlite3"),
+                       blobs=DirBlobStore(settings.data_dir / "files", max_bytes=settings.max_upload_bytes),
+                       settings=settings, runtime=FakeRuntime(settings), runner=runner)
+
 def test_the_embedded_parts_implement_the_protocols(tmp_path: Path) -> None:
     store = SqliteJobStore(tmp_path / "jobs.sqlite3")
     assert isinstance(store, JobStore)
@@ -166,15 +187,10 @@ def test_an_injected_blob_store_holds_every_input_and_output(tmp_path: Path, inp
 
 def test_stored_options_name_blobs_not_host_paths(tmp_path: Path, inputs: tuple[Path, Path]) -> None:
     clip, face = inputs
-    settings = make_settings(tmp_path)
-    executor = ParkingExecutor()
-    service = JobService(FakeRuntime(settings), settings, runner=FakeRunner(), executor=executor)
-    service.start()
-    try:
+    with parked_service(tmp_path) as (service, executor):
         job = service.submit(SwapOptions.parse(video=str(clip), face=str(face)), meta={"door": "gradio"})
         record = service.store.get(job.id)
-    finally:
-        service.close()
+    settings = service.settings
     stored = json.dumps(record.options)
     for path in (clip, face, tmp_path, settings.data_dir):
         assert str(path) not in stored
@@ -187,23 +203,15 @@ def test_stored_options_name_blobs_not_host_paths(tmp_path: Path, inputs: tuple[
 def test_a_dispatched_task_runs_in_a_worker_built_from_configuration(tmp_path: Path,
                                                                      inputs: tuple[Path, Path]) -> None:
     clip, face = inputs
-    settings = make_settings(tmp_path)
-    executor = ParkingExecutor()
-    service = JobService(FakeRuntime(settings), settings, runner=FakeRunner(), executor=executor)
-    service.start()
-    try:
+    with parked_service(tmp_path) as (service, executor):
         job = service.submit(SwapOptions.parse(video=str(clip), face=str(face)))
         assert service.get(job.id).status == "queued", "the parking executor ran nothing"
         # The "worker": its own store connection, blob store and runner, and only the serialised task.
-        worker = TaskContext(store=SqliteJobStore(settings.data_dir / "jobs.sqlite3"),
-                             blobs=DirBlobStore(settings.data_dir / "files", max_bytes=settings.max_upload_bytes),
-                             settings=settings, runtime=FakeRuntime(settings), runner=FakeRunner(frames=4))
+        worker = worker_context(service.settings, FakeRunner(frames=4))
         assert work_on(worker, Task.from_json(executor.sent[0]))
         assert not work_on(worker, Task.from_json(executor.sent[0])), "a task whose job already ran is dropped"
         done = service.wait(job.id, timeout=10)
         worker.store.close()
-    finally:
-        service.close()
     assert done.status == "succeeded" and done.frames_done == 4
     assert service.file_path(done.output_file_id).read_bytes() == clip.read_bytes()
 
@@ -212,33 +220,27 @@ def test_a_job_that_reports_no_frames_for_a_while_keeps_its_lease(tmp_path: Path
     """A slow download, model load or face preparation reports no frames; the worker still beats, so another server
     sharing the store never takes a live job for a dead one (it did, under load, with a short stale time)."""
     clip, face = inputs
-    settings = make_settings(tmp_path, lease_stale_s=0.4)
-    executor = ParkingExecutor()
-    service = JobService(FakeRuntime(settings), settings, runner=FakeRunner(), executor=executor)
-    service.start()
     inner = FakeRunner(frames=2)
 
     def silent_then_done(*args: Any, **kwargs: Any) -> Any:
         time.sleep(2.0)  # five stale times without a frame
         return inner(*args, **kwargs)
 
-    store = SqliteJobStore(settings.data_dir / "jobs.sqlite3")
-    worker = TaskContext(store=store, settings=settings, runtime=FakeRuntime(settings), runner=silent_then_done,
-                         blobs=DirBlobStore(settings.data_dir / "files", max_bytes=settings.max_upload_bytes))
-    try:
-        job = service.submit(SwapOptions.parse(video=str(clip), face=str(face)))
-        running = threading.Thread(target=work_on, args=(worker, Task.from_json(executor.sent[0])))
-        running.start()
-        taken = 0
-        while running.is_alive():  # another server sweeping for stale jobs all along
-            recovery = store.recover(stale_after_s=settings.lease_stale_s)
-            taken += len(recovery.requeued) + len(recovery.failed)
-            time.sleep(0.05)
-        running.join()
-        done = service.wait(job.id, timeout=10)
-    finally:
-        store.close()
-        service.close()
+    with parked_service(tmp_path, lease_stale_s=0.4) as (service, executor):
+        worker = worker_context(service.settings, silent_then_done)
+        try:
+            job = service.submit(SwapOptions.parse(video=str(clip), face=str(face)))
+            running = threading.Thread(target=work_on, args=(worker, Task.from_json(executor.sent[0])))
+            running.start()
+            taken = 0
+            while running.is_alive():  # another server sweeping for stale jobs all along
+                recovery = worker.store.recover(stale_after_s=service.settings.lease_stale_s)
+                taken += len(recovery.requeued) + len(recovery.failed)
+                time.sleep(0.05)
+            running.join()
+            done = service.wait(job.id, timeout=10)
+        finally:
+            worker.store.close()
     assert taken == 0 and done.status == "succeeded" and done.attempt == 1, (taken, done.status, done.attempt)
 
 
@@ -344,19 +346,14 @@ def test_an_old_file_that_is_a_held_jobs_output_is_not_swept_by_age(tmp_path: Pa
 def test_an_input_gone_from_the_store_fails_without_blaming_the_caller_or_showing_a_path(
         tmp_path: Path, inputs: tuple[Path, Path]) -> None:
     clip, face = inputs
-    settings = make_settings(tmp_path)
-    executor = ParkingExecutor()
-    service = JobService(FakeRuntime(settings), settings, runner=FakeRunner(), executor=executor)
-    service.start()
-    try:
+    with parked_service(tmp_path) as (service, _):
+        settings = service.settings
         job = service.submit(SwapOptions.parse(video=str(clip), face=str(face)))
         service.blobs.delete(blob_id_of(service.store.get(job.id).options["video"]))
         context = TaskContext(store=service.store, blobs=service.blobs, settings=settings,
                               runtime=FakeRuntime(settings), runner=FakeRunner())
         work_on(context, Task(job.id))
         failed = service.get(job.id)
-    finally:
-        service.close()
     assert failed.status == "failed" and failed.error["code"] == "file_not_found"
     assert str(settings.data_dir) not in failed.error["message"] and "video" in failed.error["message"]
 
