@@ -33,7 +33,7 @@ from faceswap.media.probe import VideoInfo, probe_video
 from faceswap.options import QUALITY_FIELDS, SwapOptions
 from faceswap.report import FaceCounts, Progress, SwapReport, SwapResult
 from faceswap.runtime import Runtime
-from faceswap.swap.session import FrameAnalysis, Maskers, SwapSession
+from faceswap.swap.session import FrameAnalysis, FrameResult, Maskers, SwapSession
 
 log = logging.getLogger(__name__)
 
@@ -194,17 +194,10 @@ def _swap_stream(info: VideoInfo, options: SwapOptions, engine: Engine, restorer
                                      selector=selector, tracker=tracker, maskers=maskers)
     stats = _Stats()
     frames = read_frames(info, start=options.start, end=options.end, frame_cap=options.frame_cap)
-    # The classic engine's analysis (dlib, which lets go of the GIL) runs a frame ahead of its swap, in a thread
-    # of its own, so the two use both cores; the neural engine's onnxruntime sessions already use every core.
-    overlap = engine.name == "classic"
     with VideoWriter(output, info, fmt=fmt, start=options.start, end=options.end) as writer, \
-            _background(frames) as decoded, \
-            _analysis(session, decoded, overlap) as analysed, \
+            swapped_frames(session, engine, frames, should_cancel) as swapped, \
             _Encoder(writer) as encoder:
-        for frame, analysis in analysed:
-            if should_cancel is not None and should_cancel():
-                raise FaceSwapError("task_cancelled", "The swap was cancelled.")
-            result = session.render(frame.image, analysis or session.analyse(frame.image, frame.time))
+        for frame, result in swapped:
             encoder.put(dataclasses.replace(frame, image=result.image))
             stats.add(result.faces, result.swapped)
             stats.frames_skipped_turned += bool(result.skipped_turned)
@@ -220,6 +213,22 @@ def _swap_stream(info: VideoInfo, options: SwapOptions, engine: Engine, restorer
     log.debug("tracker: %d full searches, %d cuts; selector: %d embeddings", tracker.full_searches, tracker.cuts,
               selector.embeddings_computed)
     return stats
+
+
+@contextmanager
+def swapped_frames(session: SwapSession, engine: Engine, frames: Iterator[DecodedFrame],
+                   should_cancel: CancelCheck | None) -> Iterator[Iterator[tuple[DecodedFrame, FrameResult]]]:
+    """Each decoded frame with its swap, decoding in a thread of its own; stops with `task_cancelled` when asked.
+    The classic engine's analysis (dlib, which lets go of the GIL) runs a frame ahead of its swap, in a thread of
+    its own, so the two use both cores; the neural engine's onnxruntime sessions already use every core."""
+    with _background(frames) as decoded, _analysis(session, decoded, engine.name == "classic") as analysed:
+        def swap() -> Iterator[tuple[DecodedFrame, FrameResult]]:
+            for frame, analysis in analysed:
+                if should_cancel is not None and should_cancel():
+                    raise FaceSwapError("task_cancelled", "The swap was cancelled.")
+                yield frame, session.render(frame.image, analysis or session.analyse(frame.image, frame.time))
+
+        yield swap()
 
 
 @contextmanager

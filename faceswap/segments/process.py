@@ -34,13 +34,13 @@ from faceswap.media.inputs import resolve_input
 from faceswap.media.probe import VideoInfo, probe_video
 from faceswap.options import SwapOptions
 from faceswap.pipeline import (
-    _background,
     _Encoder,
     check_engine_supports,
     inference_used,
     prepare_sources,
     quality_used,
     seed_from_reference_frame,
+    swapped_frames,
 )
 from faceswap.report import Progress
 from faceswap.runtime import Runtime
@@ -183,12 +183,9 @@ def process_segment(options: SwapOptions, runtime: Runtime, plan: SplitPlan, ind
     record: dict[str, Any] = {"index": index}
     previous: float | None = None
     frames = read_frames(info, start=span.start, end=span.end)
-    with VideoWriter(output, info, fmt="mp4", audio=False) as writer, _background(frames) as decoded, \
-            _Encoder(writer) as encoder:
-        for frame in decoded:
-            if should_cancel is not None and should_cancel():
-                raise FaceSwapError("task_cancelled", "The swap was cancelled.")
-            result = session.process(frame.image, frame.time)
+    with VideoWriter(output, info, fmt="mp4", audio=False) as writer, \
+            swapped_frames(session, engine, frames, should_cancel) as results, _Encoder(writer) as encoder:
+        for frame, result in results:
             encoder.put(dataclasses.replace(frame, image=result.image))
             if not faces:
                 record["first_pts"] = frame.pts if frame.pts is not None else round(frame.time / info.time_base)
