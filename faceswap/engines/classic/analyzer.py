@@ -11,8 +11,10 @@ canonical scale, while the real faces of t1.jpg score at least 0.16 there.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import cv2
@@ -158,7 +160,8 @@ class ClassicAnalyzer:
 
     def __init__(self, predictor_path: str, descriptor_path: str, cnn_detector_path: str | None = None) -> None:
         try:
-            self._hog = threading.local()
+            self._hog_pool: queue.SimpleQueue[dlib.fhog_object_detector] = queue.SimpleQueue()
+            self._hog_pool.put(dlib.get_frontal_face_detector())
             self._cnn = dlib.cnn_face_detection_model_v1(cnn_detector_path) if cnn_detector_path else None
             self._predictor = dlib.shape_predictor(predictor_path)
             self._descriptor = dlib.face_recognition_model_v1(descriptor_path)
@@ -170,14 +173,19 @@ class ClassicAnalyzer:
         self._descriptor_lock = threading.Lock()
         self._cnn_lock = threading.Lock()
 
-    @property
-    def _detector(self) -> dlib.fhog_object_detector:
-        """This thread's HOG detector: dlib's detector keeps the image pyramid of its last call in the object, so two
-        threads sharing one corrupt each other's memory; one is cheap to make (its weights are built into dlib)."""
-        detector = getattr(self._hog, "detector", None)
-        if detector is None:
-            detector = self._hog.detector = dlib.get_frontal_face_detector()
-        return detector
+    @contextmanager
+    def _hog(self) -> Iterator[dlib.fhog_object_detector]:
+        """A HOG detector no other thread is using: dlib's keeps the image pyramid of its last call in the object,
+        so two threads sharing one corrupt each other's memory. Detectors are pooled because making one takes about
+        half a second; a new one is made only when more threads detect at once than ever before."""
+        try:
+            detector = self._hog_pool.get_nowait()
+        except queue.Empty:
+            detector = dlib.get_frontal_face_detector()
+        try:
+            yield detector
+        finally:
+            self._hog_pool.put(detector)
 
     # ---- detection -------------------------------------------------------------------------------------------
 
@@ -213,7 +221,8 @@ class ClassicAnalyzer:
         interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         scaled = grey if scale == 1 else cv2.resize(grey, (max(round(width * scale), 1),
                                                            max(round(height * scale), 1)), interpolation=interpolation)
-        rects, scores, _ = self._detector.run(scaled, 0, CANDIDATE_SCORE)
+        with self._hog() as detector:
+            rects, scores, _ = detector.run(scaled, 0, CANDIDATE_SCORE)
         return [(np.array([rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1], np.float32) / scale,
                  float(score)) for rect, score in zip(rects, scores, strict=True)]
 
@@ -275,7 +284,8 @@ class ClassicAnalyzer:
         matrix[:, 2] += np.array([side / 2 - cx, side / 2 - cy])
         crop = cv2.warpAffine(frame, matrix, (side, side), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
-        rects, scores, _ = self._detector.run(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), 0, FOLLOW_HOG_SCORE - 1)
+        with self._hog() as detector:
+            rects, scores, _ = detector.run(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), 0, FOLLOW_HOG_SCORE - 1)
         low, high = (side - REGION_FACE_PX) / 2, (side + REGION_FACE_PX) / 2
         expected = np.array([low, low, high, high], np.float32)
         overlapping = [float(score) for rect, score in zip(rects, scores, strict=True)
@@ -304,7 +314,8 @@ class ClassicAnalyzer:
         matrix = np.array([[scale, 0, (x0 - offset_x) * scale], [0, scale, (y0 - offset_y) * scale]])
         crop = cv2.warpAffine(grey, matrix, (side, side), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
-        rects, scores, _ = self._detector.run(crop, 0, REGION_SCORE)
+        with self._hog() as detector:
+            rects, scores, _ = detector.run(crop, 0, REGION_SCORE)
         return [_Detection(np.array([rect.left() / scale + offset_x, rect.top() / scale + offset_y,
                                      (rect.right() + 1) / scale + offset_x, (rect.bottom() + 1) / scale + offset_y],
                                     np.float32), float(score))
